@@ -1,0 +1,246 @@
+//! Guichet's persistence. One interface, [`Store`], with two implementations compiled from one
+//! source against sqlx's native drivers: SQLite (the embedded default: one file, WAL) and
+//! PostgreSQL (production; several `serve` instances may share it).
+//!
+//! Invariants kept here:
+//! - every ledger transaction is written with the balance changes it explains, in one database
+//!   transaction; account bounds (credit ≥ 0, deferred outstanding ≤ maximum) are enforced by
+//!   conditional updates, so concurrent writers cannot overdraw;
+//! - provider secrets are sealed ([`crypto`]) before they reach a row;
+//! - no amount is ever stored as anything but integer minor units.
+
+pub mod crypto;
+pub mod model;
+mod sql;
+
+use async_trait::async_trait;
+use guichet_domain::config::{ChannelKind, Role};
+use guichet_domain::{AccountKind, Currency, Money, Transaction};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use crypto::{MasterKey, Secret};
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// A ledger posting would move an account outside its bounds (overdraw a voucher or a
+    /// credit balance, pass a deferred account's maximum). Nothing was written.
+    #[error("account {account_id} ({kind}) would leave its bounds")]
+    Bounds { account_id: Uuid, kind: String },
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Changes to a contact; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactPatch {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub language: Option<String>,
+    pub deferred_allowed: Option<bool>,
+    pub deferred_max: Option<Money>,
+}
+
+/// The one storage interface. `Arc<dyn Store>` is what the server and the binary hold.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations. Safe to call from several processes at once on PostgreSQL
+    /// (sqlx takes an advisory lock); returns how many were applied by this call.
+    async fn migrate(&self) -> Result<usize>;
+    async fn ping(&self) -> Result<()>;
+    /// Versions recorded in `_sqlx_migrations` (to prove each ran once).
+    async fn applied_migrations(&self) -> Result<Vec<i64>>;
+
+    async fn create_institution(&self, name: &str, currency: Currency) -> Result<Institution>;
+    async fn list_institutions(&self) -> Result<Vec<Institution>>;
+    async fn get_institution(&self, id: Uuid) -> Result<Institution>;
+
+    async fn create_organizer(&self, institution_id: Uuid, name: &str) -> Result<Organizer>;
+    async fn list_organizers(&self, institution_id: Option<Uuid>) -> Result<Vec<Organizer>>;
+    async fn get_organizer(&self, id: Uuid) -> Result<Organizer>;
+
+    async fn create_sales_channel(
+        &self,
+        organizer_id: Uuid,
+        kind: ChannelKind,
+        name: &str,
+    ) -> Result<SalesChannel>;
+    async fn list_sales_channels(&self, organizer_id: Option<Uuid>) -> Result<Vec<SalesChannel>>;
+    async fn get_sales_channel(&self, id: Uuid) -> Result<SalesChannel>;
+
+    async fn create_point_of_sale(&self, sales_channel_id: Uuid, name: &str)
+    -> Result<PointOfSale>;
+    async fn list_points_of_sale(&self, sales_channel_id: Option<Uuid>)
+    -> Result<Vec<PointOfSale>>;
+    async fn get_point_of_sale(&self, id: Uuid) -> Result<PointOfSale>;
+
+    /// `Conflict` when the code is taken in this institution.
+    async fn create_payment_mode(
+        &self,
+        institution_id: Uuid,
+        fields: &PaymentModeFields,
+    ) -> Result<PaymentMode>;
+    async fn update_payment_mode(&self, id: Uuid, fields: &PaymentModeFields)
+    -> Result<PaymentMode>;
+    async fn delete_payment_mode(&self, id: Uuid) -> Result<()>;
+    async fn get_payment_mode(&self, id: Uuid) -> Result<PaymentMode>;
+    async fn list_payment_modes(&self, institution_id: Option<Uuid>) -> Result<Vec<PaymentMode>>;
+    /// Returns false when the association already existed. `Invalid` when the point of sale
+    /// and the payment mode belong to different institutions.
+    async fn associate_payment_mode(&self, point_of_sale_id: Uuid, payment_mode_id: Uuid)
+    -> Result<bool>;
+    async fn dissociate_payment_mode(&self, point_of_sale_id: Uuid, payment_mode_id: Uuid)
+    -> Result<()>;
+    async fn point_of_sale_payment_modes(&self, point_of_sale_id: Uuid)
+    -> Result<Vec<PaymentMode>>;
+
+    async fn put_payment_system(
+        &self,
+        sales_channel_id: Uuid,
+        input: &PaymentSystemInput,
+    ) -> Result<PaymentSystem>;
+    async fn get_payment_system(&self, sales_channel_id: Uuid) -> Result<PaymentSystem>;
+    /// The decrypted secrets, for the provider connectors only.
+    async fn payment_system_credentials(
+        &self,
+        sales_channel_id: Uuid,
+    ) -> Result<BTreeMap<String, Secret>>;
+
+    async fn create_contact(&self, contact: &NewContact) -> Result<Contact>;
+    async fn get_contact(&self, id: Uuid) -> Result<Contact>;
+    async fn list_contacts(&self, institution_id: Option<Uuid>, limit: u32)
+    -> Result<Vec<Contact>>;
+    async fn update_contact(&self, id: Uuid, patch: &ContactPatch) -> Result<Contact>;
+    async fn accounting_tab(&self, contact_id: Uuid) -> Result<AccountingTab>;
+    /// Every ledger line on the contact's accounts, oldest first.
+    async fn contact_history(&self, contact_id: Uuid) -> Result<Vec<HistoryLine>>;
+
+    /// The account of `kind` owned by `owner_id` in `currency`, created on first use with the
+    /// bounds its kind implies (a contact's deferred account takes the contact's maximum).
+    async fn ledger_account(
+        &self,
+        institution_id: Uuid,
+        kind: AccountKind,
+        owner_id: Uuid,
+        currency: Currency,
+    ) -> Result<LedgerAccount>;
+    async fn get_ledger_account(&self, id: Uuid) -> Result<LedgerAccount>;
+    /// Writes a balanced transaction and its balance changes atomically. `Bounds` (and nothing
+    /// written) when an account would leave its bounds.
+    async fn post_transaction(
+        &self,
+        institution_id: Uuid,
+        order_id: Option<Uuid>,
+        transaction: &Transaction,
+    ) -> Result<PostedTransaction>;
+    /// Recomputes every balance from the entries.
+    async fn audit(&self) -> Result<AuditReport>;
+
+    async fn create_user(&self, username: &str, password_hash: &str, role: Role) -> Result<User>;
+    async fn find_user(&self, username: &str) -> Result<Option<User>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// The user of a live session.
+    async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    async fn create_shop_key(
+        &self,
+        institution_id: Uuid,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+    ) -> Result<ShopKey>;
+    async fn list_shop_keys(&self, institution_id: Option<Uuid>) -> Result<Vec<ShopKey>>;
+    async fn revoke_shop_key(&self, id: Uuid) -> Result<()>;
+    /// The live (not revoked) key with this hash.
+    async fn shop_key_by_hash(&self, key_hash: &str) -> Result<Option<ShopKey>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `sqlite://path`, `sqlite:path`, a plain file path, or `postgres://…`.
+    pub url: String,
+    pub master_key: MasterKey,
+    /// PostgreSQL pool size (SQLite uses one writer and a few readers).
+    pub max_connections: u32,
+}
+
+/// Opens the database named by the URL (it does not migrate: call [`Store::migrate`]).
+pub async fn connect(options: ConnectOptions) -> Result<DynStore> {
+    let url = options.url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            sql::PgStore::connect(url, options.master_key, options.max_connections).await?,
+        ))
+    } else {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path == ":memory:" {
+            return Err(StoreError::Invalid(
+                "a SQLite database needs a file path (WAL does not work in memory)".into(),
+            ));
+        }
+        Ok(Arc::new(
+            sql::SqliteStore::connect(path, options.master_key).await?,
+        ))
+    }
+}
+
+/// Bounds a new account of this kind starts with (natural balance).
+pub(crate) fn default_bounds(kind: AccountKind) -> (Option<i64>, Option<i64>) {
+    match kind {
+        AccountKind::ContactCredit | AccountKind::VoucherLiability | AccountKind::Holds => {
+            (Some(0), None)
+        }
+        // The maximum comes from the contact; a receivable never goes below zero (an
+        // overpayment belongs on the credit balance).
+        AccountKind::ContactDeferred => (Some(0), None),
+        _ => (None, None),
+    }
+}

@@ -1,0 +1,1352 @@
+//! The two SQL implementations of [`Store`](crate::Store), written once.
+//!
+//! `sql_store!` expands the same method bodies twice, once against `sqlx::Sqlite` and once
+//! against `sqlx::Postgres`, so each query is compiled for its native driver (sqlx's `Any`
+//! driver lacks UUID and time types). The SQL is written in the common dialect of both: `$N`
+//! placeholders (SQLite accepts them), `ON CONFLICT`, `RETURNING`-free inserts. Where the
+//! dialects differ the body branches on `BACKEND`.
+
+use crate::crypto::{MasterKey, Secret};
+use crate::model::*;
+use crate::{Backend, ContactPatch, Result, Store, StoreError, default_bounds};
+use async_trait::async_trait;
+use guichet_domain::config::{
+    ChannelKind, PaymentModeCode, PaymentModeStatus, PaymentModeType, ProviderKind, PublicNames,
+    Role, ThreeDsPolicy,
+};
+use guichet_domain::{AccountKind, Currency, Money, Side, Transaction, natural_delta};
+use sqlx::Row;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Timestamps are stored in UTC, truncated to microseconds (PostgreSQL's precision) so that a
+/// value reads back equal on both backends.
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    let micros = t.microsecond();
+    t.replace_microsecond(micros).unwrap_or(t)
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn currency(code: &str) -> Result<Currency> {
+    Currency::from_code(code).map_err(corrupt)
+}
+
+fn side_str(side: Side) -> &'static str {
+    match side {
+        Side::Debit => "debit",
+        Side::Credit => "credit",
+    }
+}
+
+fn parse_side(s: &str) -> Result<Side> {
+    match s {
+        "debit" => Ok(Side::Debit),
+        "credit" => Ok(Side::Credit),
+        other => Err(corrupt(format!("unknown entry side {other:?}"))),
+    }
+}
+
+fn parse_kind(s: &str) -> Result<AccountKind> {
+    AccountKind::parse(s).ok_or_else(|| corrupt(format!("unknown account kind {s:?}")))
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`; other errors pass through.
+fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
+    if let Some(db) = err.as_database_error()
+        && db.kind() == sqlx::error::ErrorKind::UniqueViolation
+    {
+        return StoreError::Conflict(what.to_owned());
+    }
+    StoreError::Db(err)
+}
+
+fn limits_of(fields: &PaymentModeFields) -> Result<(Option<String>, Option<i64>, Option<i64>)> {
+    let currency = match (fields.min_order, fields.max_order) {
+        (Some(a), Some(b)) if a.currency() != b.currency() => {
+            return Err(StoreError::Invalid(
+                "minimum and maximum order amounts must be in one currency".into(),
+            ));
+        }
+        (Some(a), _) | (None, Some(a)) => Some(a.currency().code().to_owned()),
+        (None, None) => None,
+    };
+    Ok((
+        currency,
+        fields.min_order.map(Money::amount_minor),
+        fields.max_order.map(Money::amount_minor),
+    ))
+}
+
+fn sealed_aad(sales_channel_id: Uuid) -> Vec<u8> {
+    format!("guichet:payment_system:{sales_channel_id}").into_bytes()
+}
+
+macro_rules! sql_store {
+    ($Name:ident, $DB:ty, $BACKEND:expr, $MIGRATOR:ident) => {
+        pub struct $Name {
+            /// Reads. On PostgreSQL the same pool as `write`.
+            read: sqlx::Pool<$DB>,
+            /// Writes and transactions. On SQLite a single connection: SQLite has one writer
+            /// anyway, and queueing in the pool is fairer than retrying on SQLITE_BUSY.
+            write: sqlx::Pool<$DB>,
+            key: MasterKey,
+        }
+
+        type DbRow = <$DB as sqlx::Database>::Row;
+
+        const BACKEND: Backend = $BACKEND;
+
+        fn map_institution(row: &DbRow) -> Result<Institution> {
+            Ok(Institution {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                default_currency: currency(row.try_get("default_currency")?)?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn map_organizer(row: &DbRow) -> Result<Organizer> {
+            Ok(Organizer {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn map_channel(row: &DbRow) -> Result<SalesChannel> {
+            Ok(SalesChannel {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                organizer_id: row.try_get("organizer_id")?,
+                kind: ChannelKind::parse(row.try_get("kind")?).map_err(corrupt)?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn map_pos(row: &DbRow) -> Result<PointOfSale> {
+            Ok(PointOfSale {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                sales_channel_id: row.try_get("sales_channel_id")?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn map_payment_mode(row: &DbRow) -> Result<PaymentMode> {
+            let names: BTreeMap<String, String> =
+                serde_json::from_str(row.try_get("public_names")?).map_err(corrupt)?;
+            let limits_currency: Option<String> = row.try_get("limits_currency")?;
+            let limit = |col: &str| -> Result<Option<Money>> {
+                let minor: Option<i64> = row.try_get(col)?;
+                match (minor, &limits_currency) {
+                    (Some(m), Some(c)) => Ok(Some(Money::new(m, currency(c)?))),
+                    (None, _) => Ok(None),
+                    (Some(_), None) => Err(corrupt("order limit without currency")),
+                }
+            };
+            Ok(PaymentMode {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                fields: PaymentModeFields {
+                    code: PaymentModeCode::parse(row.try_get("code")?).map_err(corrupt)?,
+                    internal_name: row.try_get("internal_name")?,
+                    public_names: PublicNames::parse(&names).map_err(corrupt)?,
+                    mode_type: PaymentModeType::parse(row.try_get("mode_type")?)
+                        .map_err(corrupt)?,
+                    status: PaymentModeStatus::parse(row.try_get("status")?).map_err(corrupt)?,
+                    predetermined: row.try_get("predetermined")?,
+                    available_for_payment: row.try_get("available_for_payment")?,
+                    available_for_refund: row.try_get("available_for_refund")?,
+                    min_order: limit("min_order_minor")?,
+                    max_order: limit("max_order_minor")?,
+                },
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn map_payment_system(row: &DbRow) -> Result<PaymentSystem> {
+            let days: i32 = row.try_get("three_ds_days")?;
+            Ok(PaymentSystem {
+                sales_channel_id: row.try_get("sales_channel_id")?,
+                provider: ProviderKind::parse(row.try_get("provider")?).map_err(corrupt)?,
+                label: row.try_get("label")?,
+                base_url: row.try_get("base_url")?,
+                merchant_id: row.try_get("merchant_id")?,
+                settings: serde_json::from_str(row.try_get("settings")?).map_err(corrupt)?,
+                credential_names: serde_json::from_str(row.try_get("credential_names")?)
+                    .map_err(corrupt)?,
+                card_saving_enabled: row.try_get("card_saving_enabled")?,
+                cvv_on_saved_cards: row.try_get("cvv_on_saved_cards")?,
+                three_ds_policy: ThreeDsPolicy::parse(row.try_get("three_ds_policy")?)
+                    .map_err(corrupt)?,
+                three_ds_days: u32::try_from(days).map_err(corrupt)?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn map_contact(row: &DbRow) -> Result<Contact> {
+            let currency = currency(row.try_get("currency")?)?;
+            Ok(Contact {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                external_ref: row.try_get("external_ref")?,
+                first_name: row.try_get("first_name")?,
+                last_name: row.try_get("last_name")?,
+                email: row.try_get("email")?,
+                language: row.try_get("language")?,
+                currency,
+                deferred_allowed: row.try_get("deferred_allowed")?,
+                deferred_max: Money::new(row.try_get("deferred_max_minor")?, currency),
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn map_account(row: &DbRow) -> Result<LedgerAccount> {
+            let currency = currency(row.try_get("currency")?)?;
+            Ok(LedgerAccount {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                kind: parse_kind(row.try_get("kind")?)?,
+                owner_id: row.try_get("owner_id")?,
+                currency,
+                balance: Money::new(row.try_get("balance_minor")?, currency),
+                min_balance_minor: row.try_get("min_balance_minor")?,
+                max_balance_minor: row.try_get("max_balance_minor")?,
+            })
+        }
+
+        fn map_user(row: &DbRow) -> Result<User> {
+            Ok(User {
+                id: row.try_get("id")?,
+                username: row.try_get("username")?,
+                password_hash: row.try_get("password_hash")?,
+                role: Role::parse(row.try_get("role")?).map_err(corrupt)?,
+                disabled: row.try_get("disabled")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn map_shop_key(row: &DbRow) -> Result<ShopKey> {
+            Ok(ShopKey {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                name: row.try_get("name")?,
+                prefix: row.try_get("prefix")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        const PAYMENT_MODE_COLUMNS: &str = "id, institution_id, code, internal_name, public_names, mode_type, status, predetermined, available_for_payment, available_for_refund, limits_currency, min_order_minor, max_order_minor, created_at, updated_at";
+
+        impl $Name {
+            async fn open_credentials(
+                &self,
+                sales_channel_id: Uuid,
+            ) -> Result<Option<BTreeMap<String, String>>> {
+                let row = sqlx::query(
+                    "SELECT credentials_sealed FROM payment_systems WHERE sales_channel_id = $1",
+                )
+                .bind(sales_channel_id)
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let sealed: Vec<u8> = row.try_get("credentials_sealed")?;
+                let plain = self.key.open(&sealed, &sealed_aad(sales_channel_id))?;
+                let map = serde_json::from_slice(&plain).map_err(corrupt)?;
+                Ok(Some(map))
+            }
+        }
+
+        #[async_trait]
+        impl Store for $Name {
+            fn backend(&self) -> Backend {
+                BACKEND
+            }
+
+            async fn migrate(&self) -> Result<usize> {
+                let before = self.applied_migrations().await?.len();
+                $MIGRATOR.run(&self.write).await?;
+                let after = self.applied_migrations().await?.len();
+                Ok(after.saturating_sub(before))
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn applied_migrations(&self) -> Result<Vec<i64>> {
+                let rows = sqlx::query(
+                    "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+                )
+                .fetch_all(&self.read)
+                .await;
+                match rows {
+                    Ok(rows) => rows
+                        .iter()
+                        .map(|r| r.try_get::<i64, _>("version").map_err(StoreError::from))
+                        .collect(),
+                    // No migration table yet: nothing applied.
+                    Err(sqlx::Error::Database(_)) => Ok(Vec::new()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn create_institution(
+                &self,
+                name: &str,
+                currency: Currency,
+            ) -> Result<Institution> {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO institutions (id, name, default_currency, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(currency.code())
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                self.get_institution(id).await
+            }
+
+            async fn list_institutions(&self) -> Result<Vec<Institution>> {
+                let rows = sqlx::query("SELECT * FROM institutions ORDER BY created_at, id")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(map_institution).collect()
+            }
+
+            async fn get_institution(&self, id: Uuid) -> Result<Institution> {
+                let row = sqlx::query("SELECT * FROM institutions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("institution"))?;
+                map_institution(&row)
+            }
+
+            async fn create_organizer(&self, institution_id: Uuid, name: &str) -> Result<Organizer> {
+                self.get_institution(institution_id).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO organizers (id, institution_id, name, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(institution_id)
+                .bind(name)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                self.get_organizer(id).await
+            }
+
+            async fn list_organizers(&self, institution_id: Option<Uuid>) -> Result<Vec<Organizer>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM organizers WHERE ($1 IS NULL OR institution_id = $1) ORDER BY created_at, id",
+                )
+                .bind(institution_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_organizer).collect()
+            }
+
+            async fn get_organizer(&self, id: Uuid) -> Result<Organizer> {
+                let row = sqlx::query("SELECT * FROM organizers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("organizer"))?;
+                map_organizer(&row)
+            }
+
+            async fn create_sales_channel(
+                &self,
+                organizer_id: Uuid,
+                kind: ChannelKind,
+                name: &str,
+            ) -> Result<SalesChannel> {
+                let organizer = self.get_organizer(organizer_id).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO sales_channels (id, institution_id, organizer_id, kind, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(organizer.institution_id)
+                .bind(organizer_id)
+                .bind(kind.as_str())
+                .bind(name)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                self.get_sales_channel(id).await
+            }
+
+            async fn list_sales_channels(
+                &self,
+                organizer_id: Option<Uuid>,
+            ) -> Result<Vec<SalesChannel>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM sales_channels WHERE ($1 IS NULL OR organizer_id = $1) ORDER BY created_at, id",
+                )
+                .bind(organizer_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_channel).collect()
+            }
+
+            async fn get_sales_channel(&self, id: Uuid) -> Result<SalesChannel> {
+                let row = sqlx::query("SELECT * FROM sales_channels WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("sales channel"))?;
+                map_channel(&row)
+            }
+
+            async fn create_point_of_sale(
+                &self,
+                sales_channel_id: Uuid,
+                name: &str,
+            ) -> Result<PointOfSale> {
+                let channel = self.get_sales_channel(sales_channel_id).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO points_of_sale (id, institution_id, sales_channel_id, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(channel.institution_id)
+                .bind(sales_channel_id)
+                .bind(name)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                self.get_point_of_sale(id).await
+            }
+
+            async fn list_points_of_sale(
+                &self,
+                sales_channel_id: Option<Uuid>,
+            ) -> Result<Vec<PointOfSale>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM points_of_sale WHERE ($1 IS NULL OR sales_channel_id = $1) ORDER BY created_at, id",
+                )
+                .bind(sales_channel_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_pos).collect()
+            }
+
+            async fn get_point_of_sale(&self, id: Uuid) -> Result<PointOfSale> {
+                let row = sqlx::query("SELECT * FROM points_of_sale WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("point of sale"))?;
+                map_pos(&row)
+            }
+
+            async fn create_payment_mode(
+                &self,
+                institution_id: Uuid,
+                fields: &PaymentModeFields,
+            ) -> Result<PaymentMode> {
+                self.get_institution(institution_id).await?;
+                let (limits_currency, min, max) = limits_of(fields)?;
+                let names = serde_json::to_string(fields.public_names.as_map()).map_err(corrupt)?;
+                let id = Uuid::now_v7();
+                let at = now();
+                sqlx::query(
+                    "INSERT INTO payment_modes (id, institution_id, code, internal_name, public_names, mode_type, status, predetermined, available_for_payment, available_for_refund, limits_currency, min_order_minor, max_order_minor, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                )
+                .bind(id)
+                .bind(institution_id)
+                .bind(fields.code.as_str())
+                .bind(&fields.internal_name)
+                .bind(names)
+                .bind(fields.mode_type.as_str())
+                .bind(fields.status.as_str())
+                .bind(fields.predetermined)
+                .bind(fields.available_for_payment)
+                .bind(fields.available_for_refund)
+                .bind(limits_currency)
+                .bind(min)
+                .bind(max)
+                .bind(at)
+                .execute(&self.write)
+                .await
+                .map_err(|e| {
+                    conflict_on_unique(e, "a payment mode with this code already exists in this institution")
+                })?;
+                self.get_payment_mode(id).await
+            }
+
+            async fn update_payment_mode(
+                &self,
+                id: Uuid,
+                fields: &PaymentModeFields,
+            ) -> Result<PaymentMode> {
+                let (limits_currency, min, max) = limits_of(fields)?;
+                let names = serde_json::to_string(fields.public_names.as_map()).map_err(corrupt)?;
+                let done = sqlx::query(
+                    "UPDATE payment_modes SET code = $2, internal_name = $3, public_names = $4, mode_type = $5, status = $6, predetermined = $7, available_for_payment = $8, available_for_refund = $9, limits_currency = $10, min_order_minor = $11, max_order_minor = $12, updated_at = $13 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(fields.code.as_str())
+                .bind(&fields.internal_name)
+                .bind(names)
+                .bind(fields.mode_type.as_str())
+                .bind(fields.status.as_str())
+                .bind(fields.predetermined)
+                .bind(fields.available_for_payment)
+                .bind(fields.available_for_refund)
+                .bind(limits_currency)
+                .bind(min)
+                .bind(max)
+                .bind(now())
+                .execute(&self.write)
+                .await
+                .map_err(|e| {
+                    conflict_on_unique(e, "a payment mode with this code already exists in this institution")
+                })?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("payment mode"));
+                }
+                self.get_payment_mode(id).await
+            }
+
+            async fn delete_payment_mode(&self, id: Uuid) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("DELETE FROM point_of_sale_payment_modes WHERE payment_mode_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM payment_modes WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("payment mode"));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_payment_mode(&self, id: Uuid) -> Result<PaymentMode> {
+                let sql = format!("SELECT {PAYMENT_MODE_COLUMNS} FROM payment_modes WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("payment mode"))?;
+                map_payment_mode(&row)
+            }
+
+            async fn list_payment_modes(
+                &self,
+                institution_id: Option<Uuid>,
+            ) -> Result<Vec<PaymentMode>> {
+                let sql = format!(
+                    "SELECT {PAYMENT_MODE_COLUMNS} FROM payment_modes WHERE ($1 IS NULL OR institution_id = $1) ORDER BY code"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(institution_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(map_payment_mode).collect()
+            }
+
+            async fn associate_payment_mode(
+                &self,
+                point_of_sale_id: Uuid,
+                payment_mode_id: Uuid,
+            ) -> Result<bool> {
+                let pos = self.get_point_of_sale(point_of_sale_id).await?;
+                let mode = self.get_payment_mode(payment_mode_id).await?;
+                if pos.institution_id != mode.institution_id {
+                    return Err(StoreError::Invalid(
+                        "the payment mode belongs to another institution than the point of sale"
+                            .into(),
+                    ));
+                }
+                let done = sqlx::query(
+                    "INSERT INTO point_of_sale_payment_modes (point_of_sale_id, payment_mode_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(point_of_sale_id)
+                .bind(payment_mode_id)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn dissociate_payment_mode(
+                &self,
+                point_of_sale_id: Uuid,
+                payment_mode_id: Uuid,
+            ) -> Result<()> {
+                let done = sqlx::query(
+                    "DELETE FROM point_of_sale_payment_modes WHERE point_of_sale_id = $1 AND payment_mode_id = $2",
+                )
+                .bind(point_of_sale_id)
+                .bind(payment_mode_id)
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("association"));
+                }
+                Ok(())
+            }
+
+            async fn point_of_sale_payment_modes(
+                &self,
+                point_of_sale_id: Uuid,
+            ) -> Result<Vec<PaymentMode>> {
+                self.get_point_of_sale(point_of_sale_id).await?;
+                let rows = sqlx::query(
+                    "SELECT m.id, m.institution_id, m.code, m.internal_name, m.public_names, m.mode_type, m.status, m.predetermined, m.available_for_payment, m.available_for_refund, m.limits_currency, m.min_order_minor, m.max_order_minor, m.created_at, m.updated_at FROM payment_modes m JOIN point_of_sale_payment_modes a ON a.payment_mode_id = m.id WHERE a.point_of_sale_id = $1 ORDER BY m.code",
+                )
+                .bind(point_of_sale_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_payment_mode).collect()
+            }
+
+            async fn put_payment_system(
+                &self,
+                sales_channel_id: Uuid,
+                input: &PaymentSystemInput,
+            ) -> Result<PaymentSystem> {
+                self.get_sales_channel(sales_channel_id).await?;
+                // Secrets are write-only: a value given replaces the stored one, an empty value
+                // removes it, a name not given keeps its stored value.
+                let mut secrets = self
+                    .open_credentials(sales_channel_id)
+                    .await?
+                    .unwrap_or_default();
+                for (name, value) in &input.credentials {
+                    if value.expose().is_empty() {
+                        secrets.remove(name);
+                    } else {
+                        secrets.insert(name.clone(), value.expose().to_owned());
+                    }
+                }
+                let names: Vec<&String> = secrets.keys().collect();
+                let names = serde_json::to_string(&names).map_err(corrupt)?;
+                let plain = serde_json::to_vec(&secrets).map_err(corrupt)?;
+                let sealed = self.key.seal(&plain, &sealed_aad(sales_channel_id))?;
+                let settings = serde_json::to_string(&input.settings).map_err(corrupt)?;
+                let days = i32::try_from(input.three_ds_days)
+                    .map_err(|_| StoreError::Invalid("three_ds_days is too large".into()))?;
+                sqlx::query(
+                    "INSERT INTO payment_systems (sales_channel_id, provider, label, base_url, merchant_id, settings, credentials_sealed, credential_names, card_saving_enabled, cvv_on_saved_cards, three_ds_policy, three_ds_days, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (sales_channel_id) DO UPDATE SET provider = excluded.provider, label = excluded.label, base_url = excluded.base_url, merchant_id = excluded.merchant_id, settings = excluded.settings, credentials_sealed = excluded.credentials_sealed, credential_names = excluded.credential_names, card_saving_enabled = excluded.card_saving_enabled, cvv_on_saved_cards = excluded.cvv_on_saved_cards, three_ds_policy = excluded.three_ds_policy, three_ds_days = excluded.three_ds_days, updated_at = excluded.updated_at",
+                )
+                .bind(sales_channel_id)
+                .bind(input.provider.as_str())
+                .bind(&input.label)
+                .bind(&input.base_url)
+                .bind(&input.merchant_id)
+                .bind(settings)
+                .bind(sealed)
+                .bind(names)
+                .bind(input.card_saving_enabled)
+                .bind(input.cvv_on_saved_cards)
+                .bind(input.three_ds_policy.as_str())
+                .bind(days)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                self.get_payment_system(sales_channel_id).await
+            }
+
+            async fn get_payment_system(&self, sales_channel_id: Uuid) -> Result<PaymentSystem> {
+                let row = sqlx::query("SELECT * FROM payment_systems WHERE sales_channel_id = $1")
+                    .bind(sales_channel_id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("payment system"))?;
+                map_payment_system(&row)
+            }
+
+            async fn payment_system_credentials(
+                &self,
+                sales_channel_id: Uuid,
+            ) -> Result<BTreeMap<String, Secret>> {
+                let map = self
+                    .open_credentials(sales_channel_id)
+                    .await?
+                    .ok_or(StoreError::NotFound("payment system"))?;
+                Ok(map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
+            }
+
+            async fn create_contact(&self, c: &NewContact) -> Result<Contact> {
+                self.get_institution(c.institution_id).await?;
+                if c.deferred_max.currency() != c.currency || c.deferred_max.is_negative() {
+                    return Err(StoreError::Invalid(
+                        "the maximum outstanding must be a non-negative amount in the contact's currency".into(),
+                    ));
+                }
+                let id = Uuid::now_v7();
+                let at = now();
+                sqlx::query(
+                    "INSERT INTO contacts (id, institution_id, external_ref, first_name, last_name, email, language, currency, deferred_allowed, deferred_max_minor, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                )
+                .bind(id)
+                .bind(c.institution_id)
+                .bind(&c.external_ref)
+                .bind(&c.first_name)
+                .bind(&c.last_name)
+                .bind(&c.email)
+                .bind(&c.language)
+                .bind(c.currency.code())
+                .bind(c.deferred_allowed)
+                .bind(c.deferred_max.amount_minor())
+                .bind(at)
+                .execute(&self.write)
+                .await
+                .map_err(|e| conflict_on_unique(e, "a contact with this external reference already exists"))?;
+                self.get_contact(id).await
+            }
+
+            async fn get_contact(&self, id: Uuid) -> Result<Contact> {
+                let row = sqlx::query("SELECT * FROM contacts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("contact"))?;
+                map_contact(&row)
+            }
+
+            async fn list_contacts(
+                &self,
+                institution_id: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<Contact>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM contacts WHERE ($1 IS NULL OR institution_id = $1) ORDER BY last_name, first_name, id LIMIT $2",
+                )
+                .bind(institution_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_contact).collect()
+            }
+
+            async fn update_contact(&self, id: Uuid, patch: &ContactPatch) -> Result<Contact> {
+                let current = self.get_contact(id).await?;
+                if let Some(max) = patch.deferred_max
+                    && (max.currency() != current.currency || max.is_negative())
+                {
+                    return Err(StoreError::Invalid(
+                        "the maximum outstanding must be a non-negative amount in the contact's currency".into(),
+                    ));
+                }
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "UPDATE contacts SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), email = COALESCE($4, email), language = COALESCE($5, language), deferred_allowed = COALESCE($6, deferred_allowed), deferred_max_minor = COALESCE($7, deferred_max_minor), updated_at = $8 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&patch.first_name)
+                .bind(&patch.last_name)
+                .bind(&patch.email)
+                .bind(&patch.language)
+                .bind(patch.deferred_allowed)
+                .bind(patch.deferred_max.map(Money::amount_minor))
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                if let Some(max) = patch.deferred_max {
+                    // The cap lives on the ledger account too, where postings check it.
+                    sqlx::query(
+                        "UPDATE ledger_accounts SET max_balance_minor = $1 WHERE kind = 'contact_deferred' AND owner_id = $2 AND currency = $3",
+                    )
+                    .bind(max.amount_minor())
+                    .bind(id)
+                    .bind(max.currency().code())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                self.get_contact(id).await
+            }
+
+            async fn accounting_tab(&self, contact_id: Uuid) -> Result<AccountingTab> {
+                let contact = self.get_contact(contact_id).await?;
+                let rows = sqlx::query(
+                    "SELECT kind, balance_minor FROM ledger_accounts WHERE owner_id = $1 AND currency = $2 AND kind IN ('contact_credit', 'contact_deferred')",
+                )
+                .bind(contact_id)
+                .bind(contact.currency.code())
+                .fetch_all(&self.read)
+                .await?;
+                let mut credit = 0i64;
+                let mut deferred = 0i64;
+                for row in &rows {
+                    let kind: String = row.try_get("kind")?;
+                    let balance: i64 = row.try_get("balance_minor")?;
+                    match kind.as_str() {
+                        "contact_credit" => credit = balance,
+                        _ => deferred = balance,
+                    }
+                }
+                Ok(AccountingTab {
+                    credit_balance: Money::new(credit, contact.currency),
+                    deferred_allowed: contact.deferred_allowed,
+                    deferred_balance: Money::new(deferred, contact.currency),
+                    deferred_max: contact.deferred_max,
+                })
+            }
+
+            async fn contact_history(&self, contact_id: Uuid) -> Result<Vec<HistoryLine>> {
+                self.get_contact(contact_id).await?;
+                let rows = sqlx::query(
+                    "SELECT t.id AS transaction_id, t.kind AS transaction_kind, t.memo, t.order_id, t.created_at, a.kind AS account_kind, e.side, e.amount_minor, e.currency FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id JOIN ledger_transactions t ON t.id = e.transaction_id WHERE a.owner_id = $1 ORDER BY t.created_at, t.id, e.id",
+                )
+                .bind(contact_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let account_kind = parse_kind(row.try_get("account_kind")?)?;
+                        let side = parse_side(row.try_get("side")?)?;
+                        let amount_minor: i64 = row.try_get("amount_minor")?;
+                        Ok(HistoryLine {
+                            transaction_id: row.try_get("transaction_id")?,
+                            kind: row.try_get("transaction_kind")?,
+                            memo: row.try_get("memo")?,
+                            order_id: row.try_get("order_id")?,
+                            created_at: row.try_get("created_at")?,
+                            account_kind,
+                            side,
+                            amount: Money::new(amount_minor, currency(row.try_get("currency")?)?),
+                            delta_minor: natural_delta(account_kind, side, amount_minor),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn ledger_account(
+                &self,
+                institution_id: Uuid,
+                kind: AccountKind,
+                owner_id: Uuid,
+                currency: Currency,
+            ) -> Result<LedgerAccount> {
+                let (min, mut max) = default_bounds(kind);
+                if kind == AccountKind::ContactDeferred {
+                    let contact = self.get_contact(owner_id).await?;
+                    if contact.currency != currency {
+                        return Err(StoreError::Invalid(
+                            "a deferred account is kept in the contact's currency".into(),
+                        ));
+                    }
+                    max = Some(contact.deferred_max.amount_minor());
+                }
+                sqlx::query(
+                    "INSERT INTO ledger_accounts (id, institution_id, kind, owner_id, currency, balance_minor, min_balance_minor, max_balance_minor, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) ON CONFLICT (kind, owner_id, currency) DO NOTHING",
+                )
+                .bind(Uuid::now_v7())
+                .bind(institution_id)
+                .bind(kind.as_str())
+                .bind(owner_id)
+                .bind(currency.code())
+                .bind(min)
+                .bind(max)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                let row = sqlx::query(
+                    "SELECT * FROM ledger_accounts WHERE kind = $1 AND owner_id = $2 AND currency = $3",
+                )
+                .bind(kind.as_str())
+                .bind(owner_id)
+                .bind(currency.code())
+                .fetch_one(&self.write)
+                .await?;
+                let account = map_account(&row)?;
+                if account.institution_id != institution_id {
+                    return Err(StoreError::Invalid(
+                        "this account belongs to another institution".into(),
+                    ));
+                }
+                Ok(account)
+            }
+
+            async fn get_ledger_account(&self, id: Uuid) -> Result<LedgerAccount> {
+                let row = sqlx::query("SELECT * FROM ledger_accounts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("ledger account"))?;
+                map_account(&row)
+            }
+
+            async fn post_transaction(
+                &self,
+                institution_id: Uuid,
+                order_id: Option<Uuid>,
+                transaction: &Transaction,
+            ) -> Result<PostedTransaction> {
+                // One balance update per account, in account-id order: a transaction touching an
+                // account twice is judged on its net effect, and concurrent transactions lock
+                // accounts in one order (no deadlock on PostgreSQL).
+                let mut deltas: BTreeMap<Uuid, (AccountKind, Currency, i64)> = BTreeMap::new();
+                for e in transaction.entries() {
+                    let d = natural_delta(e.kind, e.side, e.amount.amount_minor());
+                    let slot = deltas
+                        .entry(e.account_id)
+                        .or_insert((e.kind, e.amount.currency(), 0));
+                    if slot.0 != e.kind || slot.1 != e.amount.currency() {
+                        return Err(StoreError::Invalid(format!(
+                            "account {} appears with two kinds or currencies",
+                            e.account_id
+                        )));
+                    }
+                    slot.2 = slot.2.checked_add(d).ok_or_else(|| {
+                        StoreError::Invalid("transaction amount overflows".into())
+                    })?;
+                }
+
+                let id = Uuid::now_v7();
+                let at = now();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO ledger_transactions (id, institution_id, kind, memo, order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(institution_id)
+                .bind(transaction.kind())
+                .bind(transaction.memo())
+                .bind(order_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                for e in transaction.entries() {
+                    sqlx::query(
+                        "INSERT INTO ledger_entries (id, transaction_id, account_id, side, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(id)
+                    .bind(e.account_id)
+                    .bind(side_str(e.side))
+                    .bind(e.amount.amount_minor())
+                    .bind(e.amount.currency().code())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| match err.as_database_error().map(|d| d.kind()) {
+                        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
+                            StoreError::NotFound("ledger account")
+                        }
+                        _ => StoreError::Db(err),
+                    })?;
+                }
+                for (account_id, (kind, cur, delta)) in &deltas {
+                    if *delta == 0 {
+                        continue;
+                    }
+                    // The bound is checked by the same statement that moves the balance, so two
+                    // concurrent postings cannot both pass it. The i64 guards stop SQLite from
+                    // silently turning an overflowing sum into a float.
+                    let done = sqlx::query(
+                        "UPDATE ledger_accounts SET balance_minor = balance_minor + $1 \
+                         WHERE id = $2 AND kind = $3 AND currency = $4 AND institution_id = $5 \
+                         AND ($1 <= 0 OR balance_minor <= 9223372036854775807 - $1) \
+                         AND ($1 >= 0 OR balance_minor >= (-9223372036854775807 - 1) - $1) \
+                         AND ($1 <= 0 OR max_balance_minor IS NULL OR balance_minor + $1 <= max_balance_minor) \
+                         AND ($1 >= 0 OR min_balance_minor IS NULL OR balance_minor + $1 >= min_balance_minor)",
+                    )
+                    .bind(*delta)
+                    .bind(*account_id)
+                    .bind(kind.as_str())
+                    .bind(cur.code())
+                    .bind(institution_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        let exists = sqlx::query(
+                            "SELECT 1 FROM ledger_accounts WHERE id = $1 AND kind = $2 AND currency = $3 AND institution_id = $4",
+                        )
+                        .bind(*account_id)
+                        .bind(kind.as_str())
+                        .bind(cur.code())
+                        .bind(institution_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        return Err(match exists {
+                            Some(_) => StoreError::Bounds {
+                                account_id: *account_id,
+                                kind: kind.as_str().to_owned(),
+                            },
+                            None => StoreError::Invalid(format!(
+                                "account {account_id} is not a {} account in {} of this institution",
+                                kind.as_str(),
+                                cur.code()
+                            )),
+                        });
+                    }
+                }
+                tx.commit().await?;
+                Ok(PostedTransaction {
+                    id,
+                    institution_id,
+                    kind: transaction.kind().to_owned(),
+                    memo: transaction.memo().to_owned(),
+                    order_id,
+                    created_at: at,
+                })
+            }
+
+            async fn audit(&self) -> Result<AuditReport> {
+                // Read everything in one transaction so the figures are one consistent snapshot.
+                let mut tx = self.read.begin().await?;
+                if BACKEND == Backend::Postgres {
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let mut report = AuditReport::default();
+
+                let sums = sqlx::query(
+                    "SELECT account_id, side, CAST(SUM(amount_minor) AS BIGINT) AS total FROM ledger_entries GROUP BY account_id, side",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut by_account: BTreeMap<Uuid, (i128, i128)> = BTreeMap::new();
+                for row in &sums {
+                    let account_id: Uuid = row.try_get("account_id")?;
+                    let total: i64 = row.try_get("total")?;
+                    let slot = by_account.entry(account_id).or_default();
+                    match parse_side(row.try_get("side")?)? {
+                        Side::Debit => slot.0 += i128::from(total),
+                        Side::Credit => slot.1 += i128::from(total),
+                    }
+                }
+
+                let accounts = sqlx::query("SELECT * FROM ledger_accounts ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &accounts {
+                    report.accounts_checked += 1;
+                    let id: Uuid = row.try_get("id")?;
+                    let kind_text: String = row.try_get("kind")?;
+                    let owner_id: Uuid = row.try_get("owner_id")?;
+                    let currency_text: String = row.try_get("currency")?;
+                    let recorded: i64 = row.try_get("balance_minor")?;
+                    let min: Option<i64> = row.try_get("min_balance_minor")?;
+                    let max: Option<i64> = row.try_get("max_balance_minor")?;
+                    let Some(kind) = AccountKind::parse(&kind_text) else {
+                        report.differences.push(AuditDifference::Malformed {
+                            entry_id: id,
+                            reason: format!("account has unknown kind {kind_text:?}"),
+                        });
+                        continue;
+                    };
+                    let (debits, credits) = by_account.get(&id).copied().unwrap_or((0, 0));
+                    let natural = match kind.normal_side() {
+                        Side::Debit => debits - credits,
+                        Side::Credit => credits - debits,
+                    };
+                    if natural != i128::from(recorded) {
+                        report.differences.push(AuditDifference::Balance {
+                            account_id: id,
+                            kind: kind_text.clone(),
+                            owner_id,
+                            currency: currency_text.clone(),
+                            recorded_minor: recorded,
+                            recomputed_minor: i64::try_from(natural).unwrap_or(i64::MAX),
+                        });
+                    }
+                    if let Some(min) = min
+                        && recorded < min
+                    {
+                        report.differences.push(AuditDifference::OutOfBounds {
+                            account_id: id,
+                            kind: kind_text.clone(),
+                            owner_id,
+                            balance_minor: recorded,
+                            reason: format!("is below its minimum {min}"),
+                        });
+                    }
+                    if let Some(max) = max
+                        && recorded > max
+                        && kind != AccountKind::ContactDeferred
+                    {
+                        // A deferred maximum may be lowered below the outstanding by the back
+                        // office; it then blocks new charges but is not an inconsistency.
+                        report.differences.push(AuditDifference::OutOfBounds {
+                            account_id: id,
+                            kind: kind_text.clone(),
+                            owner_id,
+                            balance_minor: recorded,
+                            reason: format!("is above its maximum {max}"),
+                        });
+                    }
+                }
+
+                let unbalanced = sqlx::query(
+                    "SELECT transaction_id, currency, \
+                     CAST(SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE 0 END) AS BIGINT) AS debits, \
+                     CAST(SUM(CASE WHEN side = 'credit' THEN amount_minor ELSE 0 END) AS BIGINT) AS credits \
+                     FROM ledger_entries GROUP BY transaction_id, currency \
+                     HAVING SUM(CASE WHEN side = 'debit' THEN amount_minor ELSE 0 END) <> SUM(CASE WHEN side = 'credit' THEN amount_minor ELSE 0 END) \
+                     ORDER BY transaction_id",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in &unbalanced {
+                    report.differences.push(AuditDifference::Unbalanced {
+                        transaction_id: row.try_get("transaction_id")?,
+                        currency: row.try_get("currency")?,
+                        debits_minor: row.try_get("debits")?,
+                        credits_minor: row.try_get("credits")?,
+                    });
+                }
+
+                let malformed = sqlx::query(
+                    "SELECT e.id, e.currency AS entry_currency, a.currency AS account_currency, e.side FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id WHERE e.currency <> a.currency OR e.side NOT IN ('debit', 'credit') OR e.amount_minor <= 0",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in &malformed {
+                    let entry_currency: String = row.try_get("entry_currency")?;
+                    let account_currency: String = row.try_get("account_currency")?;
+                    report.differences.push(AuditDifference::Malformed {
+                        entry_id: row.try_get("id")?,
+                        reason: format!(
+                            "entry in {entry_currency} on an account in {account_currency}, or bad side/amount"
+                        ),
+                    });
+                }
+
+                let counts = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM ledger_transactions) AS t, (SELECT COUNT(*) FROM ledger_entries) AS e",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                report.transactions_checked = u64::try_from(counts.try_get::<i64, _>("t")?).unwrap_or(0);
+                report.entries_checked = u64::try_from(counts.try_get::<i64, _>("e")?).unwrap_or(0);
+                tx.commit().await?;
+                Ok(report)
+            }
+
+            async fn create_user(
+                &self,
+                username: &str,
+                password_hash: &str,
+                role: Role,
+            ) -> Result<User> {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO users (id, username, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(username)
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(false)
+                .bind(now())
+                .execute(&self.write)
+                .await
+                .map_err(|e| conflict_on_unique(e, "this user name is taken"))?;
+                self.find_user(username)
+                    .await?
+                    .ok_or(StoreError::NotFound("user"))
+            }
+
+            async fn find_user(&self, username: &str) -> Result<Option<User>> {
+                let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(&self.write)
+                    .await?;
+                row.as_ref().map(map_user).transpose()
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>> {
+                let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(map_user).collect()
+            }
+
+            async fn create_session(
+                &self,
+                token_hash: &str,
+                user_id: Uuid,
+                expires_at: OffsetDateTime,
+            ) -> Result<()> {
+                let at = now();
+                let mut tx = self.write.begin().await?;
+                // Keep the table bounded: expired sessions go when new ones come.
+                sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(at)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session_user(
+                &self,
+                token_hash: &str,
+                now: OffsetDateTime,
+            ) -> Result<Option<User>> {
+                let row = sqlx::query(
+                    "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT u.disabled",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref().map(map_user).transpose()
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_shop_key(
+                &self,
+                institution_id: Uuid,
+                name: &str,
+                prefix: &str,
+                key_hash: &str,
+            ) -> Result<ShopKey> {
+                self.get_institution(institution_id).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO shop_keys (id, institution_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(institution_id)
+                .bind(name)
+                .bind(prefix)
+                .bind(key_hash)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                let row = sqlx::query("SELECT * FROM shop_keys WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.write)
+                    .await?;
+                map_shop_key(&row)
+            }
+
+            async fn list_shop_keys(&self, institution_id: Option<Uuid>) -> Result<Vec<ShopKey>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM shop_keys WHERE ($1 IS NULL OR institution_id = $1) ORDER BY created_at, id",
+                )
+                .bind(institution_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_shop_key).collect()
+            }
+
+            async fn revoke_shop_key(&self, id: Uuid) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE shop_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now())
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("shop key"));
+                }
+                Ok(())
+            }
+
+            async fn shop_key_by_hash(&self, key_hash: &str) -> Result<Option<ShopKey>> {
+                let row = sqlx::query(
+                    "SELECT * FROM shop_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(key_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref().map(map_shop_key).transpose()
+            }
+        }
+    };
+}
+
+mod sqlite {
+    use super::*;
+    sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, SQLITE_MIGRATOR);
+
+    impl SqliteStore {
+        pub async fn connect(path: &str, key: MasterKey) -> Result<Self> {
+            use sqlx::sqlite::{
+                SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+            };
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // A payment acknowledged to a buyer must survive a power cut.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(options)
+                .await?;
+            Ok(Self { read, write, key })
+        }
+    }
+}
+
+mod pg {
+    use super::*;
+    sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, PG_MIGRATOR);
+
+    impl PgStore {
+        pub async fn connect(url: &str, key: MasterKey, max_connections: u32) -> Result<Self> {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(60))
+                .connect(url)
+                .await?;
+            Ok(Self {
+                read: pool.clone(),
+                write: pool,
+                key,
+            })
+        }
+    }
+}
+
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
