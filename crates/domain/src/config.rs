@@ -143,6 +143,53 @@ text_enum!(
     }
 );
 
+impl ProviderKind {
+    /// What each provider's integration offers (SPEC F7: shown per payment system).
+    pub fn features(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::Ogone => &[
+                "card_payment",
+                "saved_cards",
+                "three_d_secure",
+                "refund",
+                "installments",
+                "status_query",
+                "post_sale_feedback",
+            ],
+            ProviderKind::Sips => &[
+                "card_payment",
+                "three_d_secure",
+                "refund",
+                "cancel",
+                "status_query",
+                "automatic_response",
+            ],
+        }
+    }
+
+    /// Secrets the provider needs, by name; the back office must supply them.
+    pub fn credential_names(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::Ogone => &["password", "sha_in", "sha_out"],
+            ProviderKind::Sips => &["secret_key"],
+        }
+    }
+}
+
+/// A provider base URL: `https://…`, or `http://` for a local simulator.
+pub fn parse_base_url(raw: &str) -> Result<String, Invalid> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) && url.len() <= 500 => {
+            Ok(url.to_owned())
+        }
+        _ => invalid("must be an http(s) URL such as https://secure.ogone.com"),
+    }
+}
+
 impl PaymentModeType {
     /// Types that only make sense at a counter, never online.
     pub fn box_office_only(self) -> bool {

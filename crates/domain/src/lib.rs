@@ -9,6 +9,7 @@
 pub mod config;
 pub mod ledger;
 pub mod money;
+pub mod postings;
 
 pub use ledger::*;
 pub use money::{Currency, Money, MoneyError};

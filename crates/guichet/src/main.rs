@@ -1,1 +1,257 @@
-fn main() {}
+//! `guichet`: one binary for the service and its operations (API.md, "Command line").
+
+mod demo;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use guichet_server::{AppState, ServerConfig};
+use guichet_store::{ConnectOptions, DynStore, MasterKey};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "guichet", version, about = "Online payments for ticketing")]
+struct Cli {
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "GUICHET_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Fresh demo: SQLite database, seeded institution, the service; prints URLs and logins.
+    Demo(DemoArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Recompute every ledger balance from its entries; exit status 1 when anything differs.
+    Audit(DbArgs),
+    /// Print a new random master key (64 hex characters) for GUICHET_MASTER_KEY or a key file.
+    Keygen,
+    /// Create a back-office user; the password is read from GUICHET_NEW_PASSWORD or stdin.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// `sqlite://FILE` (default `sqlite://guichet.db`) or `postgres://…`.
+    #[arg(long, env = "GUICHET_DATABASE_URL", default_value = "sqlite://guichet.db")]
+    database_url: String,
+    /// Master key (64 hex characters or base64 of 32 bytes) that seals provider secrets.
+    #[arg(long, env = "GUICHET_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// File holding the master key (used when GUICHET_MASTER_KEY is not set).
+    #[arg(long, env = "GUICHET_MASTER_KEY_FILE", default_value = "guichet.key")]
+    master_key_file: PathBuf,
+    /// PostgreSQL connections per process.
+    #[arg(long, env = "GUICHET_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    max_connections: u32,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[arg(long, env = "GUICHET_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Public URL of this service (default: http://LISTEN).
+    #[arg(long, env = "GUICHET_BASE_URL")]
+    base_url: Option<String>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, default_value = "./guichet-demo")]
+    data_dir: PathBuf,
+    /// Seed, write demo.json and exit instead of serving (for scripts and tests).
+    #[arg(long)]
+    seed_only: bool,
+}
+
+#[derive(Args)]
+struct CreateUserArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    username: String,
+    /// `admin` or `operator`.
+    #[arg(long, default_value = "admin")]
+    role: String,
+}
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GUICHET_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+impl DbArgs {
+    fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(text) = &self.master_key {
+            return MasterKey::parse(text).context("GUICHET_MASTER_KEY");
+        }
+        if self.master_key_file.exists() {
+            return MasterKey::from_file(&self.master_key_file).with_context(|| {
+                format!("master key file {}", self.master_key_file.display())
+            });
+        }
+        bail!(
+            "no master key: set GUICHET_MASTER_KEY, or write one to {} with `guichet keygen > {}`",
+            self.master_key_file.display(),
+            self.master_key_file.display()
+        )
+    }
+
+    async fn open(&self) -> anyhow::Result<DynStore> {
+        let store = guichet_store::connect(ConnectOptions {
+            url: self.database_url.clone(),
+            master_key: self.master_key()?,
+            max_connections: self.max_connections,
+        })
+        .await
+        .context("opening the database")?;
+        let applied = store.migrate().await.context("applying migrations")?;
+        tracing::info!(backend = store.backend().as_str(), applied, "database ready");
+        Ok(store)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => {
+            let store = args.db.open().await?;
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("listening on {}", args.listen))?;
+            let addr = listener.local_addr()?;
+            let base_url = args.base_url.unwrap_or_else(|| format!("http://{addr}"));
+            serve(store, listener, base_url).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
+        Command::Migrate(db) => {
+            db.open().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(db) => {
+            let store = db.open().await?;
+            audit(&store).await
+        }
+        Command::Keygen => {
+            println!("{}", MasterKey::generate_hex()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CreateUser(args) => {
+            let role = guichet_domain::config::Role::parse(&args.role)
+                .map_err(|e| anyhow::anyhow!("--role {e}"))?;
+            let username = guichet_server::admin::access::parse_username(&args.username)
+                .map_err(|e| anyhow::anyhow!("user name {e}"))?;
+            let password = match std::env::var("GUICHET_NEW_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            guichet_server::admin::access::check_password(&password)
+                .map_err(|e| anyhow::anyhow!("password {e}"))?;
+            let store = args.db.open().await?;
+            let hash = guichet_server::auth::hash_password(&password)
+                .map_err(|_| anyhow::anyhow!("hashing the password failed"))?;
+            store.create_user(&username, &hash, role).await?;
+            println!("user {username} created with role {}", role.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn audit(store: &DynStore) -> anyhow::Result<ExitCode> {
+    let report = store.audit().await?;
+    println!(
+        "audit: {} accounts, {} transactions, {} entries checked; {} differences",
+        report.accounts_checked,
+        report.transactions_checked,
+        report.entries_checked,
+        report.differences.len()
+    );
+    for d in &report.differences {
+        println!("  DIFFERENCE {d}");
+    }
+    Ok(if report.differences.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
+pub async fn serve(
+    store: DynStore,
+    listener: tokio::net::TcpListener,
+    base_url: String,
+) -> anyhow::Result<()> {
+    guichet_server::telemetry::init();
+    let state = AppState {
+        store,
+        config: Arc::new(ServerConfig { base_url }),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "guichet listening");
+    axum::serve(listener, guichet_server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,1 +1,82 @@
+//! Guichet's HTTP surface. Only this crate knows HTTP and JSON: handlers parse requests into
+//! domain types at the edge ("parse, don't validate"), call the store, and convert rows into
+//! their own response types. Every error leaves as the JSON shape of [`error::ApiError`].
 
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod shop;
+pub mod telemetry;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use guichet_store::DynStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub config: Arc<ServerConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The URL buyers and shops reach Guichet at (links in responses).
+    pub base_url: String,
+}
+
+/// Request bodies above this are refused before they are read.
+pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
+/// No request may hold a connection longer than this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .nest("/api/v1/admin", admin::router())
+        .nest("/api/v1", shop::router())
+        .route("/api/openapi.json", get(openapi::serve));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(telemetry::metrics))
+        .merge(api)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            error::ApiError::internal().into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable"})),
+            )
+        }
+    }
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

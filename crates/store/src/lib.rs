@@ -244,3 +244,4 @@ pub(crate) fn default_bounds(kind: AccountKind) -> (Option<i64>, Option<i64>) {
         _ => (None, None),
     }
 }
+#[cfg(feature = "testing")] pub mod testing;
