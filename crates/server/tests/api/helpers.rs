@@ -1,0 +1,184 @@
+use guichet_domain::config::Role;
+use guichet_server::{AppState, ServerConfig};
+use guichet_store::DynStore;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Runs `$body` (an async fn taking `TestApp`) on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::sqlite().await;
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::postgres().await else {
+                    return;
+                };
+                super::$name(app).await;
+            }
+        }
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub store: DynStore,
+    pub client: reqwest::Client,
+    /// An admin's bearer token.
+    pub admin: String,
+    _guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// The structure every test starts from: one institution with an internet channel and point of sale.
+pub struct Tenant {
+    pub institution: String,
+    pub organizer: String,
+    pub channel: String,
+    pub pos: String,
+}
+
+pub const ADMIN_PASSWORD: &str = "admin password 123";
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        let (store, guard) = guichet_store::testing::fresh_sqlite().await;
+        Self::start(store, Some(Box::new(guard))).await
+    }
+
+    pub async fn postgres() -> Option<TestApp> {
+        let Some(base) = guichet_store::testing::pg_url() else {
+            assert!(
+                std::env::var("GUICHET_REQUIRE_PG").as_deref() != Ok("1"),
+                "GUICHET_REQUIRE_PG=1 but GUICHET_TEST_PG_URL is not set"
+            );
+            eprintln!("PostgreSQL API test SKIPPED: GUICHET_TEST_PG_URL not set");
+            return None;
+        };
+        let store = guichet_store::testing::fresh_pg(&base).await;
+        Some(Self::start(store, None).await)
+    }
+
+    async fn start(store: DynStore, guard: Option<Box<dyn std::any::Any + Send>>) -> TestApp {
+        guichet_server::telemetry::init();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState {
+            store: store.clone(),
+            config: Arc::new(ServerConfig {
+                base_url: base.clone(),
+            }),
+        };
+        tokio::spawn(async move {
+            axum::serve(listener, guichet_server::router(state)).await.unwrap();
+        });
+        let hash = guichet_server::auth::hash_password(ADMIN_PASSWORD).unwrap();
+        store.create_user("admin", &hash, Role::Admin).await.unwrap();
+        let client = reqwest::Client::new();
+        let mut app = TestApp {
+            base,
+            store,
+            client,
+            admin: String::new(),
+            _guard: guard,
+        };
+        app.admin = app.login("admin", ADMIN_PASSWORD).await;
+        app
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(Method::POST, "/api/v1/admin/login", None, Some(json!({"user": user, "password": password})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// One request; returns the status and the JSON body (Null when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(&self.admin), None).await
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&self.admin), Some(body)).await
+    }
+
+    /// POST that must succeed with 201; returns the body.
+    pub async fn created(&self, path: &str, body: Value) -> Value {
+        let (status, out) = self.admin_post(path, body).await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {out}");
+        out
+    }
+
+    pub async fn tenant(&self) -> Tenant {
+        let inst = self
+            .created("/api/v1/admin/institutions", json!({"name": "Théâtre de test", "default_currency": "EUR"}))
+            .await;
+        let org = self
+            .created("/api/v1/admin/organizers", json!({"institution_id": inst["id"], "name": "Programmation"}))
+            .await;
+        let channel = self
+            .created("/api/v1/admin/sales-channels", json!({"organizer_id": org["id"], "kind": "internet", "name": "Internet"}))
+            .await;
+        let pos = self
+            .created("/api/v1/admin/points-of-sale", json!({"sales_channel_id": channel["id"], "name": "Billetterie en ligne"}))
+            .await;
+        Tenant {
+            institution: id(&inst),
+            organizer: id(&org),
+            channel: id(&channel),
+            pos: id(&pos),
+        }
+    }
+
+    /// Creates a user of `role` and returns its token.
+    pub async fn user(&self, name: &str, role: &str) -> String {
+        let password = format!("{name} password 123");
+        self.created("/api/v1/admin/users", json!({"username": name, "password": password, "role": role}))
+            .await;
+        self.login(name, &password).await
+    }
+}
+
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_owned()
+}
+
+/// The seed's payment mode (the "Mode de règlement > CB WEB" form).
+pub fn cbweb(institution: &str) -> Value {
+    json!({
+        "institution_id": institution,
+        "code": "CBWEB",
+        "internal_name": "FR * CB WEB",
+        "public_names": {"fr": "FR * CB WEB", "en": "EN * CB WEB"},
+        "type": "card",
+        "status": "visible",
+        "predetermined": false
+    })
+}

@@ -1,0 +1,8 @@
+//! API tests through the real router on a real socket, on a fresh database per test: SQLite
+//! always, PostgreSQL when `GUICHET_TEST_PG_URL` is set (CI sets it and `GUICHET_REQUIRE_PG=1`).
+
+mod admin_access;
+mod contacts;
+mod helpers;
+mod payment_modes;
+mod platform;
