@@ -183,7 +183,11 @@ pub fn parse_base_url(raw: &str) -> Result<String, Invalid> {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) && url.len() <= 500 => {
+        Some(host)
+            if !host.is_empty()
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+                && url.len() <= 500 =>
+        {
             Ok(url.to_owned())
         }
         _ => invalid("must be an http(s) URL such as https://secure.ogone.com"),

@@ -34,7 +34,10 @@ pub async fn create_contact(
     let new = parse_new_contact(&state, Some(shop.key.institution_id), req).await?;
     let contact = state.store.create_contact(&new).await?;
     let tab = state.store.accounting_tab(contact.id).await?;
-    Ok((StatusCode::CREATED, Json(ContactJson::new(contact, Some(tab)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ContactJson::new(contact, Some(tab))),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "shop",

@@ -17,7 +17,10 @@ pub enum CryptoError {
     #[error("master key must be 32 bytes, given as 64 hex characters or base64")]
     BadKey,
     #[error("cannot read the master key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("sealed value is malformed or was not sealed under this master key")]
     Open,
     #[error("encryption failed")]
@@ -109,7 +112,13 @@ impl MasterKey {
         let nonce = Nonce::from(nonce_bytes);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| CryptoError::Seal)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         out.push(VERSION);

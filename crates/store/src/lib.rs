@@ -114,17 +114,26 @@ pub trait Store: Send + Sync + 'static {
         institution_id: Uuid,
         fields: &PaymentModeFields,
     ) -> Result<PaymentMode>;
-    async fn update_payment_mode(&self, id: Uuid, fields: &PaymentModeFields)
-    -> Result<PaymentMode>;
+    async fn update_payment_mode(
+        &self,
+        id: Uuid,
+        fields: &PaymentModeFields,
+    ) -> Result<PaymentMode>;
     async fn delete_payment_mode(&self, id: Uuid) -> Result<()>;
     async fn get_payment_mode(&self, id: Uuid) -> Result<PaymentMode>;
     async fn list_payment_modes(&self, institution_id: Option<Uuid>) -> Result<Vec<PaymentMode>>;
     /// Returns false when the association already existed. `Invalid` when the point of sale
     /// and the payment mode belong to different institutions.
-    async fn associate_payment_mode(&self, point_of_sale_id: Uuid, payment_mode_id: Uuid)
-    -> Result<bool>;
-    async fn dissociate_payment_mode(&self, point_of_sale_id: Uuid, payment_mode_id: Uuid)
-    -> Result<()>;
+    async fn associate_payment_mode(
+        &self,
+        point_of_sale_id: Uuid,
+        payment_mode_id: Uuid,
+    ) -> Result<bool>;
+    async fn dissociate_payment_mode(
+        &self,
+        point_of_sale_id: Uuid,
+        payment_mode_id: Uuid,
+    ) -> Result<()>;
     async fn point_of_sale_payment_modes(&self, point_of_sale_id: Uuid)
     -> Result<Vec<PaymentMode>>;
 
@@ -244,4 +253,5 @@ pub(crate) fn default_bounds(kind: AccountKind) -> (Option<i64>, Option<i64>) {
         _ => (None, None),
     }
 }
-#[cfg(feature = "testing")] pub mod testing;
+#[cfg(feature = "testing")]
+pub mod testing;

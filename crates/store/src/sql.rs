@@ -320,7 +320,7 @@ macro_rules! sql_store {
                 .bind(id)
                 .bind(name)
                 .bind(currency.code())
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 self.get_institution(id).await
@@ -351,7 +351,7 @@ macro_rules! sql_store {
                 .bind(id)
                 .bind(institution_id)
                 .bind(name)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 self.get_organizer(id).await
@@ -392,7 +392,7 @@ macro_rules! sql_store {
                 .bind(organizer_id)
                 .bind(kind.as_str())
                 .bind(name)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 self.get_sales_channel(id).await
@@ -434,7 +434,7 @@ macro_rules! sql_store {
                 .bind(channel.institution_id)
                 .bind(sales_channel_id)
                 .bind(name)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 self.get_point_of_sale(id).await
@@ -488,7 +488,7 @@ macro_rules! sql_store {
                 .bind(limits_currency)
                 .bind(min)
                 .bind(max)
-                .bind(at)
+                .bind(ts(at))
                 .execute(&self.write)
                 .await
                 .map_err(|e| {
@@ -519,7 +519,7 @@ macro_rules! sql_store {
                 .bind(limits_currency)
                 .bind(min)
                 .bind(max)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await
                 .map_err(|e| {
@@ -590,7 +590,7 @@ macro_rules! sql_store {
                 )
                 .bind(point_of_sale_id)
                 .bind(payment_mode_id)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -669,7 +669,7 @@ macro_rules! sql_store {
                 .bind(input.cvv_on_saved_cards)
                 .bind(input.three_ds_policy.as_str())
                 .bind(days)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 self.get_payment_system(sales_channel_id).await
@@ -717,7 +717,7 @@ macro_rules! sql_store {
                 .bind(c.currency.code())
                 .bind(c.deferred_allowed)
                 .bind(c.deferred_max.amount_minor())
-                .bind(at)
+                .bind(ts(at))
                 .execute(&self.write)
                 .await
                 .map_err(|e| conflict_on_unique(e, "a contact with this external reference already exists"))?;
@@ -768,7 +768,7 @@ macro_rules! sql_store {
                 .bind(&patch.language)
                 .bind(patch.deferred_allowed)
                 .bind(patch.deferred_max.map(Money::amount_minor))
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&mut *tx)
                 .await?;
                 if let Some(max) = patch.deferred_max {
@@ -868,7 +868,7 @@ macro_rules! sql_store {
                 .bind(currency.code())
                 .bind(min)
                 .bind(max)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 let row = sqlx::query(
@@ -934,7 +934,7 @@ macro_rules! sql_store {
                 .bind(transaction.kind())
                 .bind(transaction.memo())
                 .bind(order_id)
-                .bind(at)
+                .bind(ts(at))
                 .execute(&mut *tx)
                 .await?;
                 for e in transaction.entries() {
@@ -1160,7 +1160,7 @@ macro_rules! sql_store {
                 .bind(password_hash)
                 .bind(role.as_str())
                 .bind(false)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await
                 .map_err(|e| conflict_on_unique(e, "this user name is taken"))?;
@@ -1194,7 +1194,7 @@ macro_rules! sql_store {
                 let mut tx = self.write.begin().await?;
                 // Keep the table bounded: expired sessions go when new ones come.
                 sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-                    .bind(at)
+                    .bind(ts(at))
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
@@ -1202,8 +1202,8 @@ macro_rules! sql_store {
                 )
                 .bind(token_hash)
                 .bind(user_id)
-                .bind(at)
-                .bind(expires_at)
+                .bind(ts(at))
+                .bind(ts(expires_at))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -1219,7 +1219,7 @@ macro_rules! sql_store {
                     "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT u.disabled",
                 )
                 .bind(token_hash)
-                .bind(now)
+                .bind(ts(now))
                 .fetch_optional(&self.read)
                 .await?;
                 row.as_ref().map(map_user).transpose()
@@ -1250,7 +1250,7 @@ macro_rules! sql_store {
                 .bind(name)
                 .bind(prefix)
                 .bind(key_hash)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 let row = sqlx::query("SELECT * FROM shop_keys WHERE id = $1")
@@ -1275,7 +1275,7 @@ macro_rules! sql_store {
                     "UPDATE shop_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
                 )
                 .bind(id)
-                .bind(now())
+                .bind(ts(now()))
                 .execute(&self.write)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -1299,6 +1299,23 @@ macro_rules! sql_store {
 
 mod sqlite {
     use super::*;
+
+    /// SQLite has no time type: timestamps are text, compared as text. A fixed-width UTC form
+    /// (`2026-11-29T03:04:05.123456Z`) makes text order time order, whatever offset or precision
+    /// the caller's value had.
+    fn ts(t: OffsetDateTime) -> String {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.microsecond()
+        )
+    }
     sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, SQLITE_MIGRATOR);
 
     impl SqliteStore {
@@ -1330,6 +1347,11 @@ mod sqlite {
 
 mod pg {
     use super::*;
+
+    /// PostgreSQL compares `TIMESTAMPTZ` as instants; only the offset is normalised.
+    fn ts(t: OffsetDateTime) -> OffsetDateTime {
+        t.to_offset(time::UtcOffset::UTC)
+    }
     sql_store!(PgStore, sqlx::Postgres, Backend::Postgres, PG_MIGRATOR);
 
     impl PgStore {

@@ -109,7 +109,10 @@ pub async fn me(staff: Staff) -> Json<UserJson> {
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "back office",
     responses((status = 200, body = [UserJson])), security(("bearer" = [])))]
-pub async fn list_users(State(state): State<AppState>, staff: Staff) -> ApiResult<Json<Vec<UserJson>>> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> ApiResult<Json<Vec<UserJson>>> {
     staff.require_admin()?;
     let users = state.store.list_users().await?;
     Ok(Json(users.into_iter().map(UserJson::from).collect()))

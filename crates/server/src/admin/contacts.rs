@@ -119,7 +119,10 @@ pub async fn parse_new_contact(
         Some(r) => f.check("external_ref", parse_name(&r, 100)),
         None => None,
     };
-    let first_name = f.check("first_name", parse_name(req.first_name.as_deref().unwrap_or("-"), 100));
+    let first_name = f.check(
+        "first_name",
+        parse_name(req.first_name.as_deref().unwrap_or("-"), 100),
+    );
     let last_name = f
         .required("last_name", req.last_name)
         .and_then(|n| f.check("last_name", parse_name(&n, 100)));
@@ -146,7 +149,13 @@ pub async fn parse_new_contact(
     };
     let currency = match currency {
         Some(c) => c,
-        None => state.store.get_institution(institution_id).await?.default_currency,
+        None => {
+            state
+                .store
+                .get_institution(institution_id)
+                .await?
+                .default_currency
+        }
     };
     Ok(NewContact {
         institution_id,
@@ -168,8 +177,15 @@ pub async fn list(
     _staff: Staff,
     ApiQuery(filter): ApiQuery<InstitutionFilter>,
 ) -> ApiResult<Json<Vec<ContactJson>>> {
-    let rows = state.store.list_contacts(filter.institution_id, 500).await?;
-    Ok(Json(rows.into_iter().map(|c| ContactJson::new(c, None)).collect()))
+    let rows = state
+        .store
+        .list_contacts(filter.institution_id, 500)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|c| ContactJson::new(c, None))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/contacts", tag = "back office",
@@ -184,7 +200,10 @@ pub async fn create(
     let new = parse_new_contact(&state, institution_id, req).await?;
     let contact = state.store.create_contact(&new).await?;
     let tab = state.store.accounting_tab(contact.id).await?;
-    Ok((StatusCode::CREATED, Json(ContactJson::new(contact, Some(tab)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ContactJson::new(contact, Some(tab))),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/contacts/{id}", tag = "back office",
@@ -329,10 +348,19 @@ pub async fn adjust_credit(
     let (Some(amount), Some(memo)) = (amount, memo) else {
         return Err(ApiError::internal());
     };
-    let posted = post_credit_adjustment(&state, &contact, Money::new(amount, contact.currency), &memo).await?;
+    let posted = post_credit_adjustment(
+        &state,
+        &contact,
+        Money::new(amount, contact.currency),
+        &memo,
+    )
+    .await?;
     tracing::info!(contact = %id, transaction = %posted, amount_minor = amount, by = %staff.user.username, "credit adjustment");
     let tab = state.store.accounting_tab(id).await?;
-    Ok((StatusCode::CREATED, Json(ContactJson::new(contact, Some(tab)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ContactJson::new(contact, Some(tab))),
+    ))
 }
 
 /// Posts a credit-balance adjustment through the ledger; returns the transaction id.
@@ -344,7 +372,12 @@ pub async fn post_credit_adjustment(
 ) -> ApiResult<Uuid> {
     let store = &state.store;
     let credit = store
-        .ledger_account(contact.institution_id, AccountKind::ContactCredit, contact.id, amount.currency())
+        .ledger_account(
+            contact.institution_id,
+            AccountKind::ContactCredit,
+            contact.id,
+            amount.currency(),
+        )
         .await?;
     let adjustments = store
         .ledger_account(
@@ -355,8 +388,14 @@ pub async fn post_credit_adjustment(
         )
         .await?;
     let transaction = credit_adjustment(
-        AccountRef { id: credit.id, kind: credit.kind },
-        AccountRef { id: adjustments.id, kind: adjustments.kind },
+        AccountRef {
+            id: credit.id,
+            kind: credit.kind,
+        },
+        AccountRef {
+            id: adjustments.id,
+            kind: adjustments.kind,
+        },
         amount,
         memo,
     )

@@ -68,14 +68,8 @@ pub fn router() -> Router<AppState> {
                 .put(payment_modes::update)
                 .delete(payment_modes::delete),
         )
-        .route(
-            "/contacts",
-            get(contacts::list).post(contacts::create),
-        )
-        .route(
-            "/contacts/{id}",
-            get(contacts::get).patch(contacts::update),
-        )
+        .route("/contacts", get(contacts::list).post(contacts::create))
+        .route("/contacts/{id}", get(contacts::get).patch(contacts::update))
         .route("/contacts/{id}/history", get(contacts::history))
         .route(
             "/contacts/{id}/credit-adjustments",
@@ -106,7 +100,10 @@ impl From<Money> for MoneyJson {
 impl MoneyJson {
     /// Parses into domain money, recording a field error on failure.
     pub fn parse(&self, field: &str, fields: &mut Fields) -> Option<Money> {
-        let currency = fields.check(&format!("{field}.currency"), Currency::from_code(&self.currency))?;
+        let currency = fields.check(
+            &format!("{field}.currency"),
+            Currency::from_code(&self.currency),
+        )?;
         Some(Money::new(self.amount_minor, currency))
     }
 }

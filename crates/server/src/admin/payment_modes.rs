@@ -147,7 +147,10 @@ pub async fn list(
     _staff: Staff,
     ApiQuery(filter): ApiQuery<InstitutionFilter>,
 ) -> ApiResult<Json<Vec<PaymentModeJson>>> {
-    let rows = state.store.list_payment_modes(filter.institution_id).await?;
+    let rows = state
+        .store
+        .list_payment_modes(filter.institution_id)
+        .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -168,7 +171,10 @@ pub async fn create(
     let (Some(institution_id), Some(fields)) = (institution_id, fields) else {
         return Err(ApiError::internal());
     };
-    let mode = state.store.create_payment_mode(institution_id, &fields).await?;
+    let mode = state
+        .store
+        .create_payment_mode(institution_id, &fields)
+        .await?;
     tracing::info!(payment_mode = %mode.id, code = %mode.fields.code, by = %staff.user.username, "payment mode created");
     Ok((StatusCode::CREATED, Json(mode.into())))
 }
@@ -200,7 +206,9 @@ pub async fn update(
     let Some(fields) = fields else {
         return Err(ApiError::internal());
     };
-    Ok(Json(state.store.update_payment_mode(id, &fields).await?.into()))
+    Ok(Json(
+        state.store.update_payment_mode(id, &fields).await?.into(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/payment-modes/{id}", tag = "back office",
@@ -251,7 +259,11 @@ pub async fn associate(
     };
     let created = state.store.associate_payment_mode(id, mode_id).await?;
     let rows = state.store.point_of_sale_payment_modes(id).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(rows.into_iter().map(Into::into).collect())))
 }
 

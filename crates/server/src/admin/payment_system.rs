@@ -60,7 +60,12 @@ impl From<PaymentSystem> for PaymentSystemJson {
             base_url: p.base_url,
             merchant_id: p.merchant_id,
             settings: p.settings,
-            features: p.provider.features().iter().map(|s| (*s).to_owned()).collect(),
+            features: p
+                .provider
+                .features()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             credential_names: p.credential_names,
             missing_credentials: missing,
             card_saving_enabled: p.card_saving_enabled,
@@ -103,7 +108,9 @@ fn check_key(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a valid name (A-Z, a-z, 0-9, '_', '-')"))
+        Err(format!(
+            "{name:?} is not a valid name (A-Z, a-z, 0-9, '_', '-')"
+        ))
     }
 }
 
@@ -158,7 +165,10 @@ pub async fn put(
     for (k, v) in &req.credentials {
         f.check(&format!("credentials.{k}"), check_key(k));
         if v.len() > 500 {
-            f.add(&format!("credentials.{k}"), "must be at most 500 characters");
+            f.add(
+                &format!("credentials.{k}"),
+                "must be at most 500 characters",
+            );
         }
     }
     f.finish()?;

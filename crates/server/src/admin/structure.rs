@@ -284,7 +284,10 @@ pub async fn list_points_of_sale(
     _staff: Staff,
     ApiQuery(filter): ApiQuery<ChannelFilter>,
 ) -> ApiResult<Json<Vec<PointOfSaleJson>>> {
-    let rows = state.store.list_points_of_sale(filter.sales_channel_id).await?;
+    let rows = state
+        .store
+        .list_points_of_sale(filter.sales_channel_id)
+        .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 

@@ -13,23 +13,38 @@ async fn accounting_tab_moves_only_through_the_ledger(app: TestApp) {
         )
         .await;
     let path = format!("/api/v1/admin/contacts/{}", id(&karin));
-    assert_eq!(karin["accounting"]["credit_balance"], json!({"amount_minor": 0, "currency": "EUR"}));
+    assert_eq!(
+        karin["accounting"]["credit_balance"],
+        json!({"amount_minor": 0, "currency": "EUR"})
+    );
     assert_eq!(karin["accounting"]["deferred_room"]["amount_minor"], 20000);
 
     let (status, after) = app
-        .admin_post(&format!("{path}/credit-adjustments"), json!({"amount_minor": 1500, "memo": "Geste commercial"}))
+        .admin_post(
+            &format!("{path}/credit-adjustments"),
+            json!({"amount_minor": 1500, "memo": "Geste commercial"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{after}");
     assert_eq!(after["accounting"]["credit_balance"]["amount_minor"], 1500);
     let (status, err) = app
-        .admin_post(&format!("{path}/credit-adjustments"), json!({"amount_minor": -1501, "memo": "Trop"}))
+        .admin_post(
+            &format!("{path}/credit-adjustments"),
+            json!({"amount_minor": -1501, "memo": "Trop"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["error"]["code"], "insufficient_balance");
     let (_, read) = app.admin_get(&path).await;
-    assert_eq!(read["accounting"]["credit_balance"]["amount_minor"], 1500, "nothing moved");
-    app.admin_post(&format!("{path}/credit-adjustments"), json!({"amount_minor": -500, "memo": "Correction"}))
-        .await;
+    assert_eq!(
+        read["accounting"]["credit_balance"]["amount_minor"], 1500,
+        "nothing moved"
+    );
+    app.admin_post(
+        &format!("{path}/credit-adjustments"),
+        json!({"amount_minor": -500, "memo": "Correction"}),
+    )
+    .await;
 
     let (status, history) = app.admin_get(&format!("{path}/history")).await;
     assert_eq!(status, StatusCode::OK);
@@ -40,16 +55,29 @@ async fn accounting_tab_moves_only_through_the_ledger(app: TestApp) {
     assert_eq!(lines[1]["balance_change_minor"], -500);
 
     let (status, patched) = app
-        .call(Method::PATCH, &path, Some(&app.admin), Some(json!({"deferred_max_minor": 5000, "email": "karin@example.org"})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({"deferred_max_minor": 5000, "email": "karin@example.org"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["accounting"]["deferred_max"]["amount_minor"], 5000);
     assert_eq!(patched["email"], "karin@example.org");
     let (status, err) = app
-        .call(Method::PATCH, &path, Some(&app.admin), Some(json!({"deferred_max_minor": -1, "email": "nope"})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({"deferred_max_minor": -1, "email": "nope"})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(err["error"]["fields"]["email"].is_string() && err["error"]["fields"]["deferred_max_minor"].is_string());
+    assert!(
+        err["error"]["fields"]["email"].is_string()
+            && err["error"]["fields"]["deferred_max_minor"].is_string()
+    );
 
     let (status, audit) = app.admin_get("/api/v1/admin/audit").await;
     assert_eq!(status, StatusCode::OK);
@@ -61,7 +89,10 @@ on_both!(accounting_tab_moves_only_through_the_ledger);
 async fn contact_validation_and_unknown_ids(app: TestApp) {
     let t = app.tenant().await;
     let (status, err) = app
-        .admin_post("/api/v1/admin/contacts", json!({"institution_id": t.institution, "email": "not-an-email", "currency": "EURO"}))
+        .admin_post(
+            "/api/v1/admin/contacts",
+            json!({"institution_id": t.institution, "email": "not-an-email", "currency": "EURO"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     for f in ["last_name", "email", "currency"] {

@@ -76,10 +76,15 @@ impl TestApp {
             }),
         };
         tokio::spawn(async move {
-            axum::serve(listener, guichet_server::router(state)).await.unwrap();
+            axum::serve(listener, guichet_server::router(state))
+                .await
+                .unwrap();
         });
         let hash = guichet_server::auth::hash_password(ADMIN_PASSWORD).unwrap();
-        store.create_user("admin", &hash, Role::Admin).await.unwrap();
+        store
+            .create_user("admin", &hash, Role::Admin)
+            .await
+            .unwrap();
         let client = reqwest::Client::new();
         let mut app = TestApp {
             base,
@@ -94,7 +99,12 @@ impl TestApp {
 
     pub async fn login(&self, user: &str, password: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/api/v1/admin/login", None, Some(json!({"user": user, "password": password})))
+            .call(
+                Method::POST,
+                "/api/v1/admin/login",
+                None,
+                Some(json!({"user": user, "password": password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_owned()
@@ -126,7 +136,8 @@ impl TestApp {
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(&self.admin), Some(body)).await
+        self.call(Method::POST, path, Some(&self.admin), Some(body))
+            .await
     }
 
     /// POST that must succeed with 201; returns the body.
@@ -138,16 +149,28 @@ impl TestApp {
 
     pub async fn tenant(&self) -> Tenant {
         let inst = self
-            .created("/api/v1/admin/institutions", json!({"name": "Théâtre de test", "default_currency": "EUR"}))
+            .created(
+                "/api/v1/admin/institutions",
+                json!({"name": "Théâtre de test", "default_currency": "EUR"}),
+            )
             .await;
         let org = self
-            .created("/api/v1/admin/organizers", json!({"institution_id": inst["id"], "name": "Programmation"}))
+            .created(
+                "/api/v1/admin/organizers",
+                json!({"institution_id": inst["id"], "name": "Programmation"}),
+            )
             .await;
         let channel = self
-            .created("/api/v1/admin/sales-channels", json!({"organizer_id": org["id"], "kind": "internet", "name": "Internet"}))
+            .created(
+                "/api/v1/admin/sales-channels",
+                json!({"organizer_id": org["id"], "kind": "internet", "name": "Internet"}),
+            )
             .await;
         let pos = self
-            .created("/api/v1/admin/points-of-sale", json!({"sales_channel_id": channel["id"], "name": "Billetterie en ligne"}))
+            .created(
+                "/api/v1/admin/points-of-sale",
+                json!({"sales_channel_id": channel["id"], "name": "Billetterie en ligne"}),
+            )
             .await;
         Tenant {
             institution: id(&inst),
@@ -160,8 +183,11 @@ impl TestApp {
     /// Creates a user of `role` and returns its token.
     pub async fn user(&self, name: &str, role: &str) -> String {
         let password = format!("{name} password 123");
-        self.created("/api/v1/admin/users", json!({"username": name, "password": password, "role": role}))
-            .await;
+        self.created(
+            "/api/v1/admin/users",
+            json!({"username": name, "password": password, "role": role}),
+        )
+        .await;
         self.login(name, &password).await
     }
 }

@@ -7,7 +7,9 @@ async fn health_metrics_and_openapi(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
 
-    let (status, doc) = app.call(reqwest::Method::GET, "/api/openapi.json", None, None).await;
+    let (status, doc) = app
+        .call(reqwest::Method::GET, "/api/openapi.json", None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
@@ -21,7 +23,10 @@ async fn health_metrics_and_openapi(app: TestApp) {
         "/api/v1/admin/shop-keys",
         "/api/v1/contacts",
     ] {
-        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
     }
 
     let metrics = app
@@ -52,7 +57,14 @@ async fn malformed_requests_get_the_error_shape(app: TestApp) {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "bad_request");
 
-    let resp = app.client.post(&url).bearer_auth(&app.admin).body("code=X").send().await.unwrap();
+    let resp = app
+        .client
+        .post(&url)
+        .bearer_auth(&app.admin)
+        .body("code=X")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let resp = app
@@ -65,7 +77,12 @@ async fn malformed_requests_get_the_error_shape(app: TestApp) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    let resp = app.client.get(format!("{}/nowhere", app.base)).send().await.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}/nowhere", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
