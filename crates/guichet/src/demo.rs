@@ -102,7 +102,10 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
     println!("  service       {}", info.base_url);
     println!("  health        {}/health", info.base_url);
     println!("  API document  {}", info.openapi_url);
-    println!("  back office   {}  (API login: POST {}/api/v1/admin/login)", info.admin_url, info.base_url);
+    println!(
+        "  back office   {}  (API login: POST {}/api/v1/admin/login)",
+        info.admin_url, info.base_url
+    );
     println!("  admin user    {}", info.admin_user);
     println!("  password      {}", info.admin_password);
     println!("  shop API key  {}", info.shop_api_key);
@@ -122,7 +125,13 @@ fn names(fr: &str, en: &str) -> anyhow::Result<PublicNames> {
     PublicNames::parse(&m).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn mode(code: &str, internal: &str, fr: &str, en: &str, t: PaymentModeType) -> anyhow::Result<PaymentModeFields> {
+fn mode(
+    code: &str,
+    internal: &str,
+    fr: &str,
+    en: &str,
+    t: PaymentModeType,
+) -> anyhow::Result<PaymentModeFields> {
     Ok(PaymentModeFields {
         code: PaymentModeCode::parse(code).map_err(|e| anyhow::anyhow!("{e}"))?,
         internal_name: internal.to_owned(),
@@ -162,7 +171,11 @@ async fn contact(
 }
 
 /// Seeds the demo institution (issue 2's list) and returns what demo.json tells.
-pub async fn seed(state: &AppState, base_url: &str, database_url: &str) -> anyhow::Result<DemoInfo> {
+pub async fn seed(
+    state: &AppState,
+    base_url: &str,
+    database_url: &str,
+) -> anyhow::Result<DemoInfo> {
     let store = &state.store;
     let inst = store
         .create_institution("Théâtre de démonstration", Currency::EUR)
@@ -185,10 +198,34 @@ pub async fn seed(state: &AppState, base_url: &str, database_url: &str) -> anyho
 
     let mut payment_modes = BTreeMap::new();
     let online = [
-        mode("CBWEB", "FR * CB WEB", "FR * CB WEB", "EN * CB WEB", PaymentModeType::Card)?,
-        mode("BON", "Bon cadeau", "Bon cadeau", "Gift voucher", PaymentModeType::Voucher)?,
-        mode("AVOIR", "Solde avoir", "Solde avoir", "Credit balance", PaymentModeType::CreditBalance)?,
-        mode("COMPTE", "Compte d'attente", "Compte d'attente", "Deferred account", PaymentModeType::DeferredAccount)?,
+        mode(
+            "CBWEB",
+            "FR * CB WEB",
+            "FR * CB WEB",
+            "EN * CB WEB",
+            PaymentModeType::Card,
+        )?,
+        mode(
+            "BON",
+            "Bon cadeau",
+            "Bon cadeau",
+            "Gift voucher",
+            PaymentModeType::Voucher,
+        )?,
+        mode(
+            "AVOIR",
+            "Solde avoir",
+            "Solde avoir",
+            "Credit balance",
+            PaymentModeType::CreditBalance,
+        )?,
+        mode(
+            "COMPTE",
+            "Compte d'attente",
+            "Compte d'attente",
+            "Deferred account",
+            PaymentModeType::DeferredAccount,
+        )?,
     ];
     for fields in &online {
         let m = store.create_payment_mode(inst.id, fields).await?;
@@ -227,13 +264,40 @@ pub async fn seed(state: &AppState, base_url: &str, database_url: &str) -> anyho
         )
         .await?;
 
-    let karin = contact(store, inst.id, "Karin", "DEU", "karin.deu@example.org", true, 200_00).await?;
-    let anne = contact(store, inst.id, "Anne", "LICATESE", "anne.licatese@secutixtest.com", false, 0).await?;
-    let claudio = contact(store, inst.id, "Claudio", "PIMPAO", "claudio.pimpao@example.org", false, 0).await?;
+    let karin = contact(
+        store,
+        inst.id,
+        "Karin",
+        "DEU",
+        "karin.deu@example.org",
+        true,
+        20_000,
+    )
+    .await?; // 200.00 EUR maximum outstanding
+    let anne = contact(
+        store,
+        inst.id,
+        "Anne",
+        "LICATESE",
+        "anne.licatese@secutixtest.com",
+        false,
+        0,
+    )
+    .await?;
+    let claudio = contact(
+        store,
+        inst.id,
+        "Claudio",
+        "PIMPAO",
+        "claudio.pimpao@example.org",
+        false,
+        0,
+    )
+    .await?;
     guichet_server::admin::contacts::post_credit_adjustment(
         state,
         &karin,
-        Money::new(15_00, Currency::EUR),
+        Money::new(1_500, Currency::EUR),
         "Avoir d'ouverture (démo)",
     )
     .await

@@ -15,7 +15,12 @@ use std::sync::Arc;
 #[command(name = "guichet", version, about = "Online payments for ticketing")]
 struct Cli {
     /// Log format: `text` or `json`.
-    #[arg(long, env = "GUICHET_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "GUICHET_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -40,7 +45,11 @@ enum Command {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// `sqlite://FILE` (default `sqlite://guichet.db`) or `postgres://…`.
-    #[arg(long, env = "GUICHET_DATABASE_URL", default_value = "sqlite://guichet.db")]
+    #[arg(
+        long,
+        env = "GUICHET_DATABASE_URL",
+        default_value = "sqlite://guichet.db"
+    )]
     database_url: String,
     /// Master key (64 hex characters or base64 of 32 bytes) that seals provider secrets.
     #[arg(long, env = "GUICHET_MASTER_KEY", hide_env_values = true)]
@@ -106,9 +115,8 @@ impl DbArgs {
             return MasterKey::parse(text).context("GUICHET_MASTER_KEY");
         }
         if self.master_key_file.exists() {
-            return MasterKey::from_file(&self.master_key_file).with_context(|| {
-                format!("master key file {}", self.master_key_file.display())
-            });
+            return MasterKey::from_file(&self.master_key_file)
+                .with_context(|| format!("master key file {}", self.master_key_file.display()));
         }
         bail!(
             "no master key: set GUICHET_MASTER_KEY, or write one to {} with `guichet keygen > {}`",
@@ -126,7 +134,11 @@ impl DbArgs {
         .await
         .context("opening the database")?;
         let applied = store.migrate().await.context("applying migrations")?;
-        tracing::info!(backend = store.backend().as_str(), applied, "database ready");
+        tracing::info!(
+            backend = store.backend().as_str(),
+            applied,
+            "database ready"
+        );
         Ok(store)
     }
 }

@@ -79,7 +79,9 @@ pub struct ContactPatch {
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies pending migrations. Safe to call from several processes at once on PostgreSQL
-    /// (sqlx takes an advisory lock); returns how many were applied by this call.
+    /// (sqlx takes an advisory lock, so each migration runs once). Returns how many migrations
+    /// became recorded during this call: instances starting together may each count a migration
+    /// that another of them applied while they waited for the lock.
     async fn migrate(&self) -> Result<usize>;
     async fn ping(&self) -> Result<()>;
     /// Versions recorded in `_sqlx_migrations` (to prove each ran once).
