@@ -9,7 +9,11 @@
 pub mod config;
 pub mod ledger;
 pub mod money;
+pub mod order;
 pub mod postings;
+pub mod promo;
+pub mod settlement;
+pub mod voucher;
 
 pub use ledger::*;
 pub use money::{Currency, Money, MoneyError};
