@@ -205,6 +205,127 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_shop_key(&self, id: Uuid) -> Result<()>;
     /// The live (not revoked) key with this hash.
     async fn shop_key_by_hash(&self, key_hash: &str) -> Result<Option<ShopKey>>;
+
+    /// The shop's webhook endpoint; `secret` is sealed at rest. `None` removes it.
+    async fn set_shop_webhook(
+        &self,
+        shop_key_id: Uuid,
+        endpoint: Option<&WebhookEndpoint>,
+    ) -> Result<()>;
+    async fn shop_webhook(&self, shop_key_id: Uuid) -> Result<Option<WebhookEndpoint>>;
+
+    // ---- orders and settlement ----
+
+    async fn create_order(&self, order: &NewOrder) -> Result<Order>;
+    async fn get_order(&self, id: Uuid) -> Result<Order>;
+    async fn order_by_token_hash(&self, token_hash: &str) -> Result<Order>;
+    /// Applies `ops` atomically if the order is still at `expected_version` (else
+    /// `Conflict("order_changed")` and nothing written); bumps the version.
+    async fn apply_order_ops(
+        &self,
+        order_id: Uuid,
+        expected_version: i64,
+        ops: &[OrderOp],
+    ) -> Result<Order>;
+    /// Orders awaiting payment whose holds expired before `now` (for the job runner).
+    async fn expired_orders(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>>;
+
+    async fn create_promo_code(
+        &self,
+        institution_id: Uuid,
+        promo: &NewPromoCode,
+    ) -> Result<PromoCodeRow>;
+    /// Creates many (coupons) at once; `Conflict` and nothing written if any code is taken.
+    async fn create_promo_codes(
+        &self,
+        institution_id: Uuid,
+        promos: &[NewPromoCode],
+    ) -> Result<Vec<PromoCodeRow>>;
+    async fn get_promo_code(&self, id: Uuid) -> Result<PromoCodeRow>;
+    async fn promo_code_by_code(
+        &self,
+        institution_id: Uuid,
+        code: &str,
+    ) -> Result<Option<PromoCodeRow>>;
+    async fn list_promo_codes(
+        &self,
+        institution_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<PromoCodeRow>>;
+    async fn set_promo_code_active(&self, id: Uuid, active: bool) -> Result<PromoCodeRow>;
+    /// Held and committed uses of a code by a contact.
+    async fn promo_uses_by_contact(&self, promo_code_id: Uuid, contact_id: Uuid) -> Result<u64>;
+
+    async fn create_voucher_product(
+        &self,
+        institution_id: Uuid,
+        name: &str,
+        currency: Currency,
+        rule: &guichet_domain::voucher::VoucherProductRule,
+    ) -> Result<VoucherProduct>;
+    async fn get_voucher_product(&self, id: Uuid) -> Result<VoucherProduct>;
+    async fn list_voucher_products(
+        &self,
+        institution_id: Option<Uuid>,
+    ) -> Result<Vec<VoucherProduct>>;
+    async fn get_voucher(&self, id: Uuid) -> Result<Voucher>;
+    async fn voucher_by_code(&self, code: &str) -> Result<Option<Voucher>>;
+    async fn list_vouchers(&self, institution_id: Option<Uuid>, limit: u32)
+    -> Result<Vec<Voucher>>;
+
+    /// Claims the idempotency key for this request (see [`IdempotencyBegin`]).
+    async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<IdempotencyBegin>;
+    async fn idempotency_finish(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()>;
+    /// Frees a key whose request failed before changing anything, so it may be retried.
+    async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()>;
+
+    /// Counts a hit in a fixed window; returns the hits in the current window, this one included.
+    async fn rate_limit_hit(
+        &self,
+        bucket: &str,
+        window_seconds: u32,
+        now: OffsetDateTime,
+    ) -> Result<u32>;
+    /// Hits in the current window, without counting one.
+    async fn rate_limit_hits(
+        &self,
+        bucket: &str,
+        window_seconds: u32,
+        now: OffsetDateTime,
+    ) -> Result<u32>;
+
+    /// Claims up to `limit` webhook events due at `now`, pushing their next attempt to
+    /// `now + lease_seconds` so that another instance does not send them meanwhile.
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        lease_seconds: u32,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>>;
+    /// Records an attempt: delivered, or failed with the next attempt (None = give up).
+    async fn webhook_attempted(
+        &self,
+        id: Uuid,
+        delivered: bool,
+        error: Option<&str>,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> Result<()>;
+    async fn list_webhook_events(
+        &self,
+        shop_key_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<(WebhookEvent, String)>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -279,3 +279,308 @@ impl std::fmt::Display for AuditDifference {
         }
     }
 }
+
+// ---- Orders and settlement -------------------------------------------------------------
+
+use guichet_domain::order::{Delivery, OrderLine};
+use guichet_domain::promo::PromoRule;
+use guichet_domain::voucher::VoucherProductRule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    AwaitingPayment,
+    Paid,
+    Cancelled,
+    Expired,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::AwaitingPayment => "awaiting_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OrderStatus::AwaitingPayment,
+            OrderStatus::Paid,
+            OrderStatus::Cancelled,
+            OrderStatus::Expired,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Paid, cancelled and expired orders change no more.
+    pub fn is_final(self) -> bool {
+        self != OrderStatus::AwaitingPayment
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub institution_id: Uuid,
+    pub point_of_sale_id: Uuid,
+    pub shop_key_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub currency: Currency,
+    pub language: String,
+    pub total: Money,
+    pub lines: Vec<OrderLine>,
+    pub delivery: Delivery,
+    pub first_event_at: Option<OffsetDateTime>,
+    pub return_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub checkout_token_hash: String,
+    pub hold_expires_at: OffsetDateTime,
+}
+
+/// Held, committed or released: the life of a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStatus {
+    Held,
+    Committed,
+    Released,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Held => "held",
+            HoldStatus::Committed => "committed",
+            HoldStatus::Released => "released",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            HoldStatus::Held,
+            HoldStatus::Committed,
+            HoldStatus::Released,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegKind {
+    Voucher,
+    CreditBalance,
+    DeferredAccount,
+    Card,
+}
+
+impl LegKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegKind::Voucher => "voucher",
+            LegKind::CreditBalance => "credit_balance",
+            LegKind::DeferredAccount => "deferred_account",
+            LegKind::Card => "card",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            LegKind::Voucher,
+            LegKind::CreditBalance,
+            LegKind::DeferredAccount,
+            LegKind::Card,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoApplication {
+    pub id: Uuid,
+    pub promo_code_id: Uuid,
+    pub code: String,
+    pub label: String,
+    pub rule: PromoRule,
+    pub position: i32,
+    pub status: HoldStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLeg {
+    pub id: Uuid,
+    pub kind: LegKind,
+    /// The voucher or the contact the leg draws on.
+    pub source_id: Uuid,
+    pub amount: Money,
+    pub status: HoldStatus,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub point_of_sale_id: Uuid,
+    pub shop_key_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub currency: Currency,
+    pub language: String,
+    pub status: OrderStatus,
+    pub total: Money,
+    pub lines: Vec<OrderLine>,
+    pub delivery: Delivery,
+    pub first_event_at: Option<OffsetDateTime>,
+    pub return_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub version: i64,
+    pub hold_expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub closed_at: Option<OffsetDateTime>,
+    /// In the order entered (position).
+    pub promos: Vec<PromoApplication>,
+    pub legs: Vec<OrderLeg>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoCodeRow {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub code: String,
+    pub label: String,
+    pub rule: PromoRule,
+    pub batch_id: Option<Uuid>,
+    pub uses_count: i64,
+    pub active: bool,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPromoCode {
+    pub code: String,
+    pub label: String,
+    pub rule: PromoRule,
+    pub batch_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoucherProduct {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub name: String,
+    pub currency: Currency,
+    pub rule: VoucherProductRule,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVoucher {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub code: String,
+    pub product_id: Option<Uuid>,
+    pub face_value: Money,
+    pub reusable: bool,
+    pub expires_at: OffsetDateTime,
+    pub issued_order_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voucher {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub code: String,
+    pub product_id: Option<Uuid>,
+    pub face_value: Money,
+    pub reusable: bool,
+    pub expires_at: OffsetDateTime,
+    pub issued_order_id: Option<Uuid>,
+    pub held_by_order_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    /// What is left, read from the ledger (holds already deducted).
+    pub balance: Money,
+}
+
+/// One change to an order, applied with others atomically by [`crate::Store::apply_order_ops`].
+/// The domain decides what to change; the store only carries it out, with guards that make
+/// concurrent requests safe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderOp {
+    /// Reserve a use of a promo code: `Conflict("promo_used_up")` when the total or the
+    /// contact's limit is reached.
+    PromoHold {
+        application_id: Uuid,
+        promo_code_id: Uuid,
+        contact_id: Option<Uuid>,
+        position: i32,
+        max_uses_per_contact: Option<u32>,
+    },
+    /// Held → released (gives the use back) or held → committed.
+    PromoSettle {
+        application_id: Uuid,
+        to: HoldStatus,
+    },
+    /// A new leg; a voucher leg also takes the voucher when it is single-use
+    /// (`Conflict("voucher_in_use")` if another order holds it).
+    LegInsert {
+        leg_id: Uuid,
+        kind: LegKind,
+        source_id: Uuid,
+        amount: Money,
+        status: HoldStatus,
+    },
+    /// Changes a held leg's status and amount (a partial release keeps it held with less).
+    LegUpdate {
+        leg_id: Uuid,
+        to: HoldStatus,
+        amount: Money,
+    },
+    /// A single-use voucher goes back to being free (after its order released it).
+    VoucherUnhold {
+        voucher_id: Uuid,
+    },
+    IssueVoucher(NewVoucher),
+    Post(guichet_domain::Transaction),
+    SetStatus {
+        to: OrderStatus,
+    },
+    Webhook {
+        shop_key_id: Uuid,
+        event_id: Uuid,
+        event_type: String,
+        payload: String,
+    },
+}
+
+/// What a first use of an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// This request runs; finish or abandon the key afterwards.
+    Started,
+    /// Done before: replay the stored response.
+    Replay { status: u16, body: String },
+    /// The key was used with other parameters.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub id: Uuid,
+    pub shop_key_id: Uuid,
+    pub event_type: String,
+    pub payload: String,
+    pub attempts: i32,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    pub secret: Secret,
+}

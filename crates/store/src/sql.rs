@@ -87,6 +87,17 @@ fn limits_of(fields: &PaymentModeFields) -> Result<(Option<String>, Option<i64>,
     ))
 }
 
+fn webhook_aad(shop_key_id: Uuid) -> Vec<u8> {
+    format!("guichet:shop_webhook:{shop_key_id}").into_bytes()
+}
+
+/// Start of the fixed rate-limit window containing `now`.
+fn window_start(now: OffsetDateTime, window_seconds: u32) -> OffsetDateTime {
+    let w = i64::from(window_seconds.max(1));
+    let t = now.unix_timestamp();
+    OffsetDateTime::from_unix_timestamp(t - t.rem_euclid(w)).unwrap_or(now)
+}
+
 fn sealed_aad(sales_channel_id: Uuid) -> Vec<u8> {
     format!("guichet:payment_system:{sales_channel_id}").into_bytes()
 }
@@ -250,6 +261,292 @@ macro_rules! sql_store {
                 created_at: row.try_get("created_at")?,
                 revoked_at: row.try_get("revoked_at")?,
             })
+        }
+
+    /// Writes a ledger transaction, its entries and the balance changes on `conn`, which
+    /// must be inside a database transaction: the caller commits it with the state change
+    /// the movement records.
+    async fn post_in_tx(
+        conn: &mut <$DB as sqlx::Database>::Connection,
+        institution_id: Uuid,
+        order_id: Option<Uuid>,
+        transaction: &Transaction,
+    ) -> Result<PostedTransaction> {
+            // One balance update per account, in account-id order: a transaction touching an
+            // account twice is judged on its net effect, and concurrent transactions lock
+            // accounts in one order (no deadlock on PostgreSQL).
+            let mut deltas: BTreeMap<Uuid, (AccountKind, Currency, i64)> = BTreeMap::new();
+            for e in transaction.entries() {
+                let d = natural_delta(e.kind, e.side, e.amount.amount_minor());
+                let slot = deltas
+                    .entry(e.account_id)
+                    .or_insert((e.kind, e.amount.currency(), 0));
+                if slot.0 != e.kind || slot.1 != e.amount.currency() {
+                    return Err(StoreError::Invalid(format!(
+                        "account {} appears with two kinds or currencies",
+                        e.account_id
+                    )));
+                }
+                slot.2 = slot.2.checked_add(d).ok_or_else(|| {
+                    StoreError::Invalid("transaction amount overflows".into())
+                })?;
+            }
+
+            let id = Uuid::now_v7();
+            let at = now();
+            sqlx::query(
+                "INSERT INTO ledger_transactions (id, institution_id, kind, memo, order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(institution_id)
+            .bind(transaction.kind())
+            .bind(transaction.memo())
+            .bind(order_id)
+            .bind(ts(at))
+            .execute(&mut *conn)
+            .await?;
+            for e in transaction.entries() {
+                sqlx::query(
+                    "INSERT INTO ledger_entries (id, transaction_id, account_id, side, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(id)
+                .bind(e.account_id)
+                .bind(side_str(e.side))
+                .bind(e.amount.amount_minor())
+                .bind(e.amount.currency().code())
+                .execute(&mut *conn)
+                .await
+                .map_err(|err| match err.as_database_error().map(|d| d.kind()) {
+                    Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
+                        StoreError::NotFound("ledger account")
+                    }
+                    _ => StoreError::Db(err),
+                })?;
+            }
+            for (account_id, (kind, cur, delta)) in &deltas {
+                if *delta == 0 {
+                    continue;
+                }
+                // The bound is checked by the same statement that moves the balance, so two
+                // concurrent postings cannot both pass it. The i64 guards stop SQLite from
+                // silently turning an overflowing sum into a float.
+                let done = sqlx::query(
+                    "UPDATE ledger_accounts SET balance_minor = balance_minor + $1 \
+                     WHERE id = $2 AND kind = $3 AND currency = $4 AND institution_id = $5 \
+                     AND ($1 <= 0 OR balance_minor <= 9223372036854775807 - $1) \
+                     AND ($1 >= 0 OR balance_minor >= (-9223372036854775807 - 1) - $1) \
+                     AND ($1 <= 0 OR max_balance_minor IS NULL OR balance_minor + $1 <= max_balance_minor) \
+                     AND ($1 >= 0 OR min_balance_minor IS NULL OR balance_minor + $1 >= min_balance_minor)",
+                )
+                .bind(*delta)
+                .bind(*account_id)
+                .bind(kind.as_str())
+                .bind(cur.code())
+                .bind(institution_id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let exists = sqlx::query(
+                        "SELECT 1 FROM ledger_accounts WHERE id = $1 AND kind = $2 AND currency = $3 AND institution_id = $4",
+                    )
+                    .bind(*account_id)
+                    .bind(kind.as_str())
+                    .bind(cur.code())
+                    .bind(institution_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    return Err(match exists {
+                        Some(_) => StoreError::Bounds {
+                            account_id: *account_id,
+                            kind: kind.as_str().to_owned(),
+                        },
+                        None => StoreError::Invalid(format!(
+                            "account {account_id} is not a {} account in {} of this institution",
+                            kind.as_str(),
+                            cur.code()
+                        )),
+                    });
+                }
+            }
+            Ok(PostedTransaction {
+                id,
+                institution_id,
+                kind: transaction.kind().to_owned(),
+                memo: transaction.memo().to_owned(),
+                order_id,
+                created_at: at,
+            })
+        }
+
+        fn map_promo(row: &DbRow) -> Result<PromoCodeRow> {
+            Ok(PromoCodeRow {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                code: row.try_get("code")?,
+                label: row.try_get("label")?,
+                rule: serde_json::from_str(row.try_get("rule")?).map_err(corrupt)?,
+                batch_id: row.try_get("batch_id")?,
+                uses_count: i64::from(row.try_get::<i32, _>("uses_count")?),
+                active: row.try_get("active")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn map_voucher_product(row: &DbRow) -> Result<VoucherProduct> {
+            Ok(VoucherProduct {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                name: row.try_get("name")?,
+                currency: currency(row.try_get("currency")?)?,
+                rule: serde_json::from_str(row.try_get("rule")?).map_err(corrupt)?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        const VOUCHER_SELECT_BY_ID: &str = "SELECT v.*, COALESCE(a.balance_minor, 0) AS balance_minor FROM vouchers v LEFT JOIN ledger_accounts a ON a.owner_id = v.id AND a.kind = 'voucher_liability' AND a.currency = v.currency WHERE v.id = $1";
+        const VOUCHER_SELECT_BY_CODE: &str = "SELECT v.*, COALESCE(a.balance_minor, 0) AS balance_minor FROM vouchers v LEFT JOIN ledger_accounts a ON a.owner_id = v.id AND a.kind = 'voucher_liability' AND a.currency = v.currency WHERE v.code = $1";
+        const VOUCHER_SELECT_LIST: &str = "SELECT v.*, COALESCE(a.balance_minor, 0) AS balance_minor FROM vouchers v LEFT JOIN ledger_accounts a ON a.owner_id = v.id AND a.kind = 'voucher_liability' AND a.currency = v.currency WHERE ($1 IS NULL OR v.institution_id = $1) ORDER BY v.created_at DESC, v.id LIMIT $2";
+
+        fn map_voucher(row: &DbRow) -> Result<Voucher> {
+            let currency = currency(row.try_get("currency")?)?;
+            Ok(Voucher {
+                id: row.try_get("id")?,
+                institution_id: row.try_get("institution_id")?,
+                code: row.try_get("code")?,
+                product_id: row.try_get("product_id")?,
+                face_value: Money::new(row.try_get("face_value_minor")?, currency),
+                reusable: row.try_get("reusable")?,
+                expires_at: row.try_get("expires_at")?,
+                issued_order_id: row.try_get("issued_order_id")?,
+                held_by_order_id: row.try_get("held_by_order_id")?,
+                created_at: row.try_get("created_at")?,
+                balance: Money::new(row.try_get("balance_minor")?, currency),
+            })
+        }
+
+        fn map_webhook(row: &DbRow) -> Result<WebhookEvent> {
+            Ok(WebhookEvent {
+                id: row.try_get("id")?,
+                shop_key_id: row.try_get("shop_key_id")?,
+                event_type: row.try_get("event_type")?,
+                payload: row.try_get("payload")?,
+                attempts: row.try_get("attempts")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        async fn insert_voucher(
+            conn: &mut <$DB as sqlx::Database>::Connection,
+            v: &NewVoucher,
+            at: OffsetDateTime,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO vouchers (id, institution_id, code, product_id, currency, face_value_minor, reusable, expires_at, issued_order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(v.id)
+            .bind(v.institution_id)
+            .bind(&v.code)
+            .bind(v.product_id)
+            .bind(v.face_value.currency().code())
+            .bind(v.face_value.amount_minor())
+            .bind(v.reusable)
+            .bind(ts(v.expires_at))
+            .bind(v.issued_order_id)
+            .bind(ts(at))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict_on_unique(e, "voucher code collision"))?;
+            Ok(())
+        }
+
+        impl $Name {
+            async fn complete_order(&self, row: &DbRow) -> Result<Order> {
+                let id: Uuid = row.try_get("id")?;
+                let currency = currency(row.try_get("currency")?)?;
+                let promo_rows = sqlx::query(
+                    "SELECT a.id, a.promo_code_id, a.position, a.status, p.code, p.label, p.rule FROM promo_applications a JOIN promo_codes p ON p.id = a.promo_code_id WHERE a.order_id = $1 ORDER BY a.position, a.created_at, a.id",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                let mut promos = Vec::with_capacity(promo_rows.len());
+                for r in &promo_rows {
+                    let status: String = r.try_get("status")?;
+                    promos.push(PromoApplication {
+                        id: r.try_get("id")?,
+                        promo_code_id: r.try_get("promo_code_id")?,
+                        code: r.try_get("code")?,
+                        label: r.try_get("label")?,
+                        rule: serde_json::from_str(r.try_get("rule")?).map_err(corrupt)?,
+                        position: r.try_get("position")?,
+                        status: HoldStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                    });
+                }
+                let leg_rows = sqlx::query(
+                    "SELECT * FROM order_legs WHERE order_id = $1 ORDER BY created_at, id",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                let mut legs = Vec::with_capacity(leg_rows.len());
+                for r in &leg_rows {
+                    let kind: String = r.try_get("kind")?;
+                    let status: String = r.try_get("status")?;
+                    legs.push(OrderLeg {
+                        id: r.try_get("id")?,
+                        kind: LegKind::parse(&kind).ok_or_else(|| corrupt(kind.clone()))?,
+                        source_id: r.try_get("source_id")?,
+                        amount: Money::new(r.try_get("amount_minor")?, currency),
+                        status: HoldStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                        created_at: r.try_get("created_at")?,
+                    });
+                }
+                let status: String = row.try_get("status")?;
+                Ok(Order {
+                    id,
+                    institution_id: row.try_get("institution_id")?,
+                    point_of_sale_id: row.try_get("point_of_sale_id")?,
+                    shop_key_id: row.try_get("shop_key_id")?,
+                    contact_id: row.try_get("contact_id")?,
+                    currency,
+                    language: row.try_get("language")?,
+                    status: OrderStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                    total: Money::new(row.try_get("total_minor")?, currency),
+                    lines: serde_json::from_str(row.try_get("lines")?).map_err(corrupt)?,
+                    delivery: serde_json::from_str(row.try_get("delivery")?).map_err(corrupt)?,
+                    first_event_at: row.try_get("first_event_at")?,
+                    return_url: row.try_get("return_url")?,
+                    cancel_url: row.try_get("cancel_url")?,
+                    version: row.try_get("version")?,
+                    hold_expires_at: row.try_get("hold_expires_at")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    paid_at: row.try_get("paid_at")?,
+                    closed_at: row.try_get("closed_at")?,
+                    promos,
+                    legs,
+                })
+            }
+
+            async fn rate_limit_hits_on(
+                &self,
+                pool: &sqlx::Pool<$DB>,
+                bucket: &str,
+                start: OffsetDateTime,
+            ) -> Result<u32> {
+                let row = sqlx::query(
+                    "SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2",
+                )
+                .bind(bucket)
+                .bind(ts(start))
+                .fetch_optional(pool)
+                .await?;
+                match row {
+                    Some(r) => Ok(u32::try_from(r.try_get::<i32, _>("hits")?).unwrap_or(0)),
+                    None => Ok(0),
+                }
+            }
         }
 
         const PAYMENT_MODE_COLUMNS: &str = "id, institution_id, code, internal_name, public_names, mode_type, status, predetermined, available_for_payment, available_for_refund, limits_currency, min_order_minor, max_order_minor, created_at, updated_at";
@@ -903,113 +1200,10 @@ macro_rules! sql_store {
                 order_id: Option<Uuid>,
                 transaction: &Transaction,
             ) -> Result<PostedTransaction> {
-                // One balance update per account, in account-id order: a transaction touching an
-                // account twice is judged on its net effect, and concurrent transactions lock
-                // accounts in one order (no deadlock on PostgreSQL).
-                let mut deltas: BTreeMap<Uuid, (AccountKind, Currency, i64)> = BTreeMap::new();
-                for e in transaction.entries() {
-                    let d = natural_delta(e.kind, e.side, e.amount.amount_minor());
-                    let slot = deltas
-                        .entry(e.account_id)
-                        .or_insert((e.kind, e.amount.currency(), 0));
-                    if slot.0 != e.kind || slot.1 != e.amount.currency() {
-                        return Err(StoreError::Invalid(format!(
-                            "account {} appears with two kinds or currencies",
-                            e.account_id
-                        )));
-                    }
-                    slot.2 = slot.2.checked_add(d).ok_or_else(|| {
-                        StoreError::Invalid("transaction amount overflows".into())
-                    })?;
-                }
-
-                let id = Uuid::now_v7();
-                let at = now();
                 let mut tx = self.write.begin().await?;
-                sqlx::query(
-                    "INSERT INTO ledger_transactions (id, institution_id, kind, memo, order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(id)
-                .bind(institution_id)
-                .bind(transaction.kind())
-                .bind(transaction.memo())
-                .bind(order_id)
-                .bind(ts(at))
-                .execute(&mut *tx)
-                .await?;
-                for e in transaction.entries() {
-                    sqlx::query(
-                        "INSERT INTO ledger_entries (id, transaction_id, account_id, side, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(Uuid::now_v7())
-                    .bind(id)
-                    .bind(e.account_id)
-                    .bind(side_str(e.side))
-                    .bind(e.amount.amount_minor())
-                    .bind(e.amount.currency().code())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|err| match err.as_database_error().map(|d| d.kind()) {
-                        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
-                            StoreError::NotFound("ledger account")
-                        }
-                        _ => StoreError::Db(err),
-                    })?;
-                }
-                for (account_id, (kind, cur, delta)) in &deltas {
-                    if *delta == 0 {
-                        continue;
-                    }
-                    // The bound is checked by the same statement that moves the balance, so two
-                    // concurrent postings cannot both pass it. The i64 guards stop SQLite from
-                    // silently turning an overflowing sum into a float.
-                    let done = sqlx::query(
-                        "UPDATE ledger_accounts SET balance_minor = balance_minor + $1 \
-                         WHERE id = $2 AND kind = $3 AND currency = $4 AND institution_id = $5 \
-                         AND ($1 <= 0 OR balance_minor <= 9223372036854775807 - $1) \
-                         AND ($1 >= 0 OR balance_minor >= (-9223372036854775807 - 1) - $1) \
-                         AND ($1 <= 0 OR max_balance_minor IS NULL OR balance_minor + $1 <= max_balance_minor) \
-                         AND ($1 >= 0 OR min_balance_minor IS NULL OR balance_minor + $1 >= min_balance_minor)",
-                    )
-                    .bind(*delta)
-                    .bind(*account_id)
-                    .bind(kind.as_str())
-                    .bind(cur.code())
-                    .bind(institution_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() == 0 {
-                        let exists = sqlx::query(
-                            "SELECT 1 FROM ledger_accounts WHERE id = $1 AND kind = $2 AND currency = $3 AND institution_id = $4",
-                        )
-                        .bind(*account_id)
-                        .bind(kind.as_str())
-                        .bind(cur.code())
-                        .bind(institution_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        return Err(match exists {
-                            Some(_) => StoreError::Bounds {
-                                account_id: *account_id,
-                                kind: kind.as_str().to_owned(),
-                            },
-                            None => StoreError::Invalid(format!(
-                                "account {account_id} is not a {} account in {} of this institution",
-                                kind.as_str(),
-                                cur.code()
-                            )),
-                        });
-                    }
-                }
+                let posted = post_in_tx(&mut tx, institution_id, order_id, transaction).await?;
                 tx.commit().await?;
-                Ok(PostedTransaction {
-                    id,
-                    institution_id,
-                    kind: transaction.kind().to_owned(),
-                    memo: transaction.memo().to_owned(),
-                    order_id,
-                    created_at: at,
-                })
+                Ok(posted)
             }
 
             async fn audit(&self) -> Result<AuditReport> {
@@ -1292,6 +1486,659 @@ macro_rules! sql_store {
                 .fetch_optional(&self.read)
                 .await?;
                 row.as_ref().map(map_shop_key).transpose()
+            }
+
+            async fn set_shop_webhook(
+                &self,
+                shop_key_id: Uuid,
+                endpoint: Option<&WebhookEndpoint>,
+            ) -> Result<()> {
+                let (url, sealed) = match endpoint {
+                    Some(e) => (
+                        Some(e.url.clone()),
+                        Some(self.key.seal(e.secret.expose().as_bytes(), &webhook_aad(shop_key_id))?),
+                    ),
+                    None => (None, None),
+                };
+                let done = sqlx::query(
+                    "UPDATE shop_keys SET webhook_url = $2, webhook_secret_sealed = $3 WHERE id = $1",
+                )
+                .bind(shop_key_id)
+                .bind(url)
+                .bind(sealed)
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("shop key"));
+                }
+                Ok(())
+            }
+
+            async fn shop_webhook(&self, shop_key_id: Uuid) -> Result<Option<WebhookEndpoint>> {
+                let row = sqlx::query(
+                    "SELECT webhook_url, webhook_secret_sealed FROM shop_keys WHERE id = $1",
+                )
+                .bind(shop_key_id)
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StoreError::NotFound("shop key"))?;
+                let url: Option<String> = row.try_get("webhook_url")?;
+                let sealed: Option<Vec<u8>> = row.try_get("webhook_secret_sealed")?;
+                match (url, sealed) {
+                    (Some(url), Some(sealed)) => {
+                        let plain = self.key.open(&sealed, &webhook_aad(shop_key_id))?;
+                        let secret = String::from_utf8(plain).map_err(corrupt)?;
+                        Ok(Some(WebhookEndpoint {
+                            url,
+                            secret: Secret::new(secret),
+                        }))
+                    }
+                    _ => Ok(None),
+                }
+            }
+
+            async fn create_order(&self, o: &NewOrder) -> Result<Order> {
+                let id = Uuid::now_v7();
+                let at = now();
+                let lines = serde_json::to_string(&o.lines).map_err(corrupt)?;
+                let delivery = serde_json::to_string(&o.delivery).map_err(corrupt)?;
+                sqlx::query(
+                    "INSERT INTO orders (id, institution_id, point_of_sale_id, shop_key_id, contact_id, currency, language, status, total_minor, lines, delivery, first_event_at, return_url, cancel_url, checkout_token_hash, version, hold_expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_payment', $8, $9, $10, $11, $12, $13, $14, 0, $15, $16, $16)",
+                )
+                .bind(id)
+                .bind(o.institution_id)
+                .bind(o.point_of_sale_id)
+                .bind(o.shop_key_id)
+                .bind(o.contact_id)
+                .bind(o.currency.code())
+                .bind(&o.language)
+                .bind(o.total.amount_minor())
+                .bind(lines)
+                .bind(delivery)
+                .bind(o.first_event_at.map(ts))
+                .bind(&o.return_url)
+                .bind(&o.cancel_url)
+                .bind(&o.checkout_token_hash)
+                .bind(ts(o.hold_expires_at))
+                .bind(ts(at))
+                .execute(&self.write)
+                .await?;
+                self.get_order(id).await
+            }
+
+            async fn get_order(&self, id: Uuid) -> Result<Order> {
+                let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("order"))?;
+                self.complete_order(&row).await
+            }
+
+            async fn order_by_token_hash(&self, token_hash: &str) -> Result<Order> {
+                let row = sqlx::query("SELECT * FROM orders WHERE checkout_token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("order"))?;
+                self.complete_order(&row).await
+            }
+
+            async fn apply_order_ops(
+                &self,
+                order_id: Uuid,
+                expected_version: i64,
+                ops: &[OrderOp],
+            ) -> Result<Order> {
+                let at = now();
+                let mut tx = self.write.begin().await?;
+                // First statement: takes the order's row lock (PostgreSQL) and checks that
+                // nobody changed the order since the caller read it.
+                let done = sqlx::query(
+                    "UPDATE orders SET version = version + 1, updated_at = $3 WHERE id = $1 AND version = $2",
+                )
+                .bind(order_id)
+                .bind(expected_version)
+                .bind(ts(at))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let exists = sqlx::query("SELECT 1 FROM orders WHERE id = $1")
+                        .bind(order_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    return Err(match exists {
+                        Some(_) => StoreError::Conflict("order_changed".into()),
+                        None => StoreError::NotFound("order"),
+                    });
+                }
+                let row = sqlx::query("SELECT institution_id FROM orders WHERE id = $1")
+                    .bind(order_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let institution_id: Uuid = row.try_get("institution_id")?;
+                for op in ops {
+                    match op {
+                        OrderOp::PromoHold {
+                            application_id,
+                            promo_code_id,
+                            contact_id,
+                            position,
+                            max_uses_per_contact,
+                        } => {
+                            let taken = sqlx::query(
+                                "UPDATE promo_codes SET uses_count = uses_count + 1 WHERE id = $1 AND active AND (max_uses_total IS NULL OR uses_count < max_uses_total)",
+                            )
+                            .bind(*promo_code_id)
+                            .execute(&mut *tx)
+                            .await?;
+                            if taken.rows_affected() == 0 {
+                                return Err(StoreError::Conflict("promo_used_up".into()));
+                            }
+                            // The update above locks the code's row: per-contact counts are
+                            // read one transaction at a time.
+                            if let (Some(contact), Some(max)) = (contact_id, max_uses_per_contact) {
+                                let row = sqlx::query(
+                                    "SELECT COUNT(*) AS n FROM promo_applications WHERE promo_code_id = $1 AND contact_id = $2 AND status IN ('held', 'committed')",
+                                )
+                                .bind(*promo_code_id)
+                                .bind(*contact)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                                let n: i64 = row.try_get("n")?;
+                                if n >= i64::from(*max) {
+                                    return Err(StoreError::Conflict("promo_used_up".into()));
+                                }
+                            }
+                            sqlx::query(
+                                "INSERT INTO promo_applications (id, order_id, promo_code_id, contact_id, position, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'held', $6, $6)",
+                            )
+                            .bind(*application_id)
+                            .bind(order_id)
+                            .bind(*promo_code_id)
+                            .bind(*contact_id)
+                            .bind(*position)
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        OrderOp::PromoSettle { application_id, to } => {
+                            let row = sqlx::query(
+                                "SELECT promo_code_id FROM promo_applications WHERE id = $1 AND order_id = $2 AND status = 'held'",
+                            )
+                            .bind(*application_id)
+                            .bind(order_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .ok_or_else(|| StoreError::Conflict("promo_not_held".into()))?;
+                            let promo_code_id: Uuid = row.try_get("promo_code_id")?;
+                            sqlx::query(
+                                "UPDATE promo_applications SET status = $2, updated_at = $3 WHERE id = $1",
+                            )
+                            .bind(*application_id)
+                            .bind(to.as_str())
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                            if *to == HoldStatus::Released {
+                                sqlx::query(
+                                    "UPDATE promo_codes SET uses_count = uses_count - 1 WHERE id = $1 AND uses_count > 0",
+                                )
+                                .bind(promo_code_id)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                        }
+                        OrderOp::LegInsert {
+                            leg_id,
+                            kind,
+                            source_id,
+                            amount,
+                            status,
+                        } => {
+                            if *kind == LegKind::Voucher {
+                                let taken = sqlx::query(
+                                    "UPDATE vouchers SET held_by_order_id = $2 WHERE id = $1 AND (reusable OR held_by_order_id IS NULL OR held_by_order_id = $2)",
+                                )
+                                .bind(*source_id)
+                                .bind(order_id)
+                                .execute(&mut *tx)
+                                .await?;
+                                if taken.rows_affected() == 0 {
+                                    return Err(StoreError::Conflict("voucher_in_use".into()));
+                                }
+                            }
+                            sqlx::query(
+                                "INSERT INTO order_legs (id, order_id, kind, source_id, amount_minor, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                            )
+                            .bind(*leg_id)
+                            .bind(order_id)
+                            .bind(kind.as_str())
+                            .bind(*source_id)
+                            .bind(amount.amount_minor())
+                            .bind(status.as_str())
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        OrderOp::LegUpdate { leg_id, to, amount } => {
+                            let done = sqlx::query(
+                                "UPDATE order_legs SET status = $3, amount_minor = $4, updated_at = $5 WHERE id = $1 AND order_id = $2 AND status = 'held'",
+                            )
+                            .bind(*leg_id)
+                            .bind(order_id)
+                            .bind(to.as_str())
+                            .bind(amount.amount_minor())
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                            if done.rows_affected() == 0 {
+                                return Err(StoreError::Conflict("leg_not_held".into()));
+                            }
+                        }
+                        OrderOp::VoucherUnhold { voucher_id } => {
+                            sqlx::query(
+                                "UPDATE vouchers SET held_by_order_id = NULL WHERE id = $1 AND held_by_order_id = $2",
+                            )
+                            .bind(*voucher_id)
+                            .bind(order_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        OrderOp::IssueVoucher(v) => {
+                            insert_voucher(&mut tx, v, at).await?;
+                        }
+                        OrderOp::Post(transaction) => {
+                            post_in_tx(&mut tx, institution_id, Some(order_id), transaction)
+                                .await?;
+                        }
+                        OrderOp::SetStatus { to } => {
+                            let paid_at = (*to == OrderStatus::Paid).then_some(at).map(ts);
+                            let closed_at = to.is_final().then_some(at).map(ts);
+                            let done = sqlx::query(
+                                "UPDATE orders SET status = $2, paid_at = COALESCE($3, paid_at), closed_at = COALESCE($4, closed_at) WHERE id = $1 AND status = 'awaiting_payment'",
+                            )
+                            .bind(order_id)
+                            .bind(to.as_str())
+                            .bind(paid_at)
+                            .bind(closed_at)
+                            .execute(&mut *tx)
+                            .await?;
+                            if done.rows_affected() == 0 {
+                                return Err(StoreError::Conflict("order_closed".into()));
+                            }
+                        }
+                        OrderOp::Webhook {
+                            shop_key_id,
+                            event_id,
+                            event_type,
+                            payload,
+                        } => {
+                            sqlx::query(
+                                "INSERT INTO webhook_events (id, shop_key_id, event_type, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+                            )
+                            .bind(*event_id)
+                            .bind(*shop_key_id)
+                            .bind(event_type)
+                            .bind(payload)
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                self.get_order(order_id).await
+            }
+
+            async fn expired_orders(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>> {
+                let rows = sqlx::query(
+                    "SELECT id FROM orders WHERE status = 'awaiting_payment' AND hold_expires_at <= $1 ORDER BY hold_expires_at LIMIT $2",
+                )
+                .bind(ts(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<Uuid, _>("id").map_err(StoreError::from))
+                    .collect()
+            }
+
+            async fn create_promo_code(
+                &self,
+                institution_id: Uuid,
+                promo: &NewPromoCode,
+            ) -> Result<PromoCodeRow> {
+                let rows = self
+                    .create_promo_codes(institution_id, std::slice::from_ref(promo))
+                    .await?;
+                rows.into_iter()
+                    .next()
+                    .ok_or_else(|| corrupt("promo code not created"))
+            }
+
+            async fn create_promo_codes(
+                &self,
+                institution_id: Uuid,
+                promos: &[NewPromoCode],
+            ) -> Result<Vec<PromoCodeRow>> {
+                self.get_institution(institution_id).await?;
+                let at = now();
+                let mut ids = Vec::with_capacity(promos.len());
+                let mut tx = self.write.begin().await?;
+                for p in promos {
+                    let id = Uuid::now_v7();
+                    let rule = serde_json::to_string(&p.rule).map_err(corrupt)?;
+                    let max_total = p.rule.effective_max_uses_total().map(i64::from);
+                    sqlx::query(
+                        "INSERT INTO promo_codes (id, institution_id, code, label, rule, batch_id, max_uses_total, uses_count, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
+                    )
+                    .bind(id)
+                    .bind(institution_id)
+                    .bind(&p.code)
+                    .bind(&p.label)
+                    .bind(rule)
+                    .bind(p.batch_id)
+                    .bind(max_total)
+                    .bind(true)
+                    .bind(ts(at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_on_unique(e, &format!("the promo code {} already exists", p.code)))?;
+                    ids.push(id);
+                }
+                tx.commit().await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    out.push(self.get_promo_code(id).await?);
+                }
+                Ok(out)
+            }
+
+            async fn get_promo_code(&self, id: Uuid) -> Result<PromoCodeRow> {
+                let row = sqlx::query("SELECT * FROM promo_codes WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("promo code"))?;
+                map_promo(&row)
+            }
+
+            async fn promo_code_by_code(
+                &self,
+                institution_id: Uuid,
+                code: &str,
+            ) -> Result<Option<PromoCodeRow>> {
+                let row = sqlx::query(
+                    "SELECT * FROM promo_codes WHERE institution_id = $1 AND code = $2",
+                )
+                .bind(institution_id)
+                .bind(code)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref().map(map_promo).transpose()
+            }
+
+            async fn list_promo_codes(
+                &self,
+                institution_id: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<PromoCodeRow>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM promo_codes WHERE ($1 IS NULL OR institution_id = $1) ORDER BY created_at, code LIMIT $2",
+                )
+                .bind(institution_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_promo).collect()
+            }
+
+            async fn set_promo_code_active(&self, id: Uuid, active: bool) -> Result<PromoCodeRow> {
+                let done = sqlx::query("UPDATE promo_codes SET active = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(active)
+                    .execute(&self.write)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("promo code"));
+                }
+                self.get_promo_code(id).await
+            }
+
+            async fn promo_uses_by_contact(&self, promo_code_id: Uuid, contact_id: Uuid) -> Result<u64> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM promo_applications WHERE promo_code_id = $1 AND contact_id = $2 AND status IN ('held', 'committed')",
+                )
+                .bind(promo_code_id)
+                .bind(contact_id)
+                .fetch_one(&self.read)
+                .await?;
+                Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+            }
+
+            async fn create_voucher_product(
+                &self,
+                institution_id: Uuid,
+                name: &str,
+                currency: Currency,
+                rule: &guichet_domain::voucher::VoucherProductRule,
+            ) -> Result<VoucherProduct> {
+                self.get_institution(institution_id).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO voucher_products (id, institution_id, name, currency, rule, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(institution_id)
+                .bind(name)
+                .bind(currency.code())
+                .bind(serde_json::to_string(rule).map_err(corrupt)?)
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                self.get_voucher_product(id).await
+            }
+
+            async fn get_voucher_product(&self, id: Uuid) -> Result<VoucherProduct> {
+                let row = sqlx::query("SELECT * FROM voucher_products WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("voucher product"))?;
+                map_voucher_product(&row)
+            }
+
+            async fn list_voucher_products(
+                &self,
+                institution_id: Option<Uuid>,
+            ) -> Result<Vec<VoucherProduct>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM voucher_products WHERE ($1 IS NULL OR institution_id = $1) ORDER BY created_at, id",
+                )
+                .bind(institution_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_voucher_product).collect()
+            }
+
+            async fn get_voucher(&self, id: Uuid) -> Result<Voucher> {
+                let row = sqlx::query(VOUCHER_SELECT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("voucher"))?;
+                map_voucher(&row)
+            }
+
+            async fn voucher_by_code(&self, code: &str) -> Result<Option<Voucher>> {
+                let row = sqlx::query(VOUCHER_SELECT_BY_CODE)
+                    .bind(code)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(map_voucher).transpose()
+            }
+
+            async fn list_vouchers(&self, institution_id: Option<Uuid>, limit: u32) -> Result<Vec<Voucher>> {
+                let rows = sqlx::query(VOUCHER_SELECT_LIST)
+                    .bind(institution_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(map_voucher).collect()
+            }
+
+            async fn idempotency_begin(
+                &self,
+                scope: &str,
+                key: &str,
+                request_hash: &str,
+            ) -> Result<IdempotencyBegin> {
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (scope, idem_key, request_hash, state, created_at) VALUES ($1, $2, $3, 'running', $4) ON CONFLICT (scope, idem_key) DO NOTHING",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(request_hash)
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(IdempotencyBegin::Started);
+                }
+                let row = sqlx::query(
+                    "SELECT request_hash, state, response_status, response_body FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
+                )
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(&self.write)
+                .await?;
+                // Abandoned between our insert and this read: the caller may simply retry.
+                let Some(row) = row else {
+                    return Ok(IdempotencyBegin::InProgress);
+                };
+                let stored_hash: String = row.try_get("request_hash")?;
+                if stored_hash != request_hash {
+                    return Ok(IdempotencyBegin::Mismatch);
+                }
+                let state: String = row.try_get("state")?;
+                if state != "done" {
+                    return Ok(IdempotencyBegin::InProgress);
+                }
+                let status: Option<i32> = row.try_get("response_status")?;
+                let body: Option<String> = row.try_get("response_body")?;
+                Ok(IdempotencyBegin::Replay {
+                    status: u16::try_from(status.unwrap_or(500)).unwrap_or(500),
+                    body: body.unwrap_or_default(),
+                })
+            }
+
+            async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &str) -> Result<()> {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4 WHERE scope = $1 AND idem_key = $2",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(i32::from(status))
+                .bind(body)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'running'",
+                )
+                .bind(scope)
+                .bind(key)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn rate_limit_hit(&self, bucket: &str, window_seconds: u32, now: OffsetDateTime) -> Result<u32> {
+                let start = window_start(now, window_seconds);
+                sqlx::query(
+                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, window_start = excluded.window_start",
+                )
+                .bind(bucket)
+                .bind(ts(start))
+                .execute(&self.write)
+                .await?;
+                self.rate_limit_hits_on(&self.write, bucket, start).await
+            }
+
+            async fn rate_limit_hits(&self, bucket: &str, window_seconds: u32, now: OffsetDateTime) -> Result<u32> {
+                let start = window_start(now, window_seconds);
+                self.rate_limit_hits_on(&self.read, bucket, start).await
+            }
+
+            async fn claim_webhooks(&self, now: OffsetDateTime, lease_seconds: u32, limit: u32) -> Result<Vec<WebhookEvent>> {
+                let sql = match BACKEND {
+                    // SKIP LOCKED: instances claim disjoint events without waiting on each other.
+                    Backend::Postgres => "UPDATE webhook_events SET next_attempt_at = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM webhook_events WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, shop_key_id, event_type, payload, attempts, created_at",
+                    // SQLite has one writer: the statement is atomic as it is.
+                    Backend::Sqlite => "UPDATE webhook_events SET next_attempt_at = $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM webhook_events WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) RETURNING id, shop_key_id, event_type, payload, attempts, created_at",
+                };
+                let lease = now + time::Duration::seconds(i64::from(lease_seconds));
+                let rows = sqlx::query(sql)
+                    .bind(ts(now))
+                    .bind(ts(lease))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.write)
+                    .await?;
+                rows.iter().map(map_webhook).collect()
+            }
+
+            async fn webhook_attempted(
+                &self,
+                id: Uuid,
+                delivered: bool,
+                error: Option<&str>,
+                next_attempt_at: Option<OffsetDateTime>,
+            ) -> Result<()> {
+                let at = now();
+                if delivered {
+                    sqlx::query(
+                        "UPDATE webhook_events SET status = 'delivered', delivered_at = $2, last_error = NULL WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(ts(at))
+                    .execute(&self.write)
+                    .await?;
+                } else if let Some(next) = next_attempt_at {
+                    sqlx::query(
+                        "UPDATE webhook_events SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(ts(next))
+                    .bind(error)
+                    .execute(&self.write)
+                    .await?;
+                } else {
+                    sqlx::query(
+                        "UPDATE webhook_events SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(error)
+                    .execute(&self.write)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn list_webhook_events(&self, shop_key_id: Option<Uuid>, limit: u32) -> Result<Vec<(WebhookEvent, String)>> {
+                let rows = sqlx::query(
+                    "SELECT id, shop_key_id, event_type, payload, attempts, created_at, status FROM webhook_events WHERE ($1 IS NULL OR shop_key_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(shop_key_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((map_webhook(r)?, r.try_get::<String, _>("status")?)))
+                    .collect()
             }
         }
     };

@@ -1,0 +1,129 @@
+-- Orders and their settlement (SPEC F1–F6, F14). Kept in lockstep with ../postgres/0002_orders.sql.
+-- Rules the domain reads whole (order lines, promo rules, voucher product rules) are stored as
+-- JSON of the domain types; the columns SQL must filter or guard on are columns of their own.
+
+ALTER TABLE shop_keys ADD COLUMN webhook_url TEXT;
+ALTER TABLE shop_keys ADD COLUMN webhook_secret_sealed BLOB;
+
+CREATE TABLE voucher_products (
+    id               BLOB PRIMARY KEY,
+    institution_id   BLOB NOT NULL REFERENCES institutions(id),
+    name             TEXT NOT NULL,
+    currency         TEXT NOT NULL,
+    rule             TEXT NOT NULL,              -- JSON of domain::voucher::VoucherProductRule
+    created_at       TEXT NOT NULL
+);
+
+CREATE TABLE orders (
+    id                    BLOB PRIMARY KEY,
+    institution_id        BLOB NOT NULL REFERENCES institutions(id),
+    point_of_sale_id      BLOB NOT NULL REFERENCES points_of_sale(id),
+    shop_key_id           BLOB REFERENCES shop_keys(id),
+    contact_id            BLOB REFERENCES contacts(id),
+    currency              TEXT NOT NULL,
+    language              TEXT NOT NULL,
+    status                TEXT NOT NULL CHECK (status IN ('awaiting_payment', 'paid', 'cancelled', 'expired')),
+    total_minor           INTEGER NOT NULL CHECK (total_minor >= 0),
+    lines                 TEXT NOT NULL,         -- JSON array of domain::order::OrderLine
+    delivery              TEXT NOT NULL,         -- JSON of domain::order::Delivery
+    first_event_at        TEXT,
+    return_url            TEXT,
+    cancel_url            TEXT,
+    checkout_token_hash   TEXT NOT NULL UNIQUE,
+    version               INTEGER NOT NULL,       -- optimistic concurrency: every change bumps it
+    hold_expires_at       TEXT NOT NULL,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL,
+    paid_at               TEXT,
+    closed_at             TEXT
+);
+CREATE INDEX orders_status_expiry ON orders(status, hold_expires_at);
+CREATE INDEX orders_contact ON orders(contact_id);
+
+CREATE TABLE promo_codes (
+    id                    BLOB PRIMARY KEY,
+    institution_id        BLOB NOT NULL REFERENCES institutions(id),
+    code                  TEXT NOT NULL,
+    label                 TEXT NOT NULL,
+    rule                  TEXT NOT NULL,         -- JSON of domain::promo::PromoRule
+    batch_id              BLOB,                  -- coupons generated or imported together
+    max_uses_total        INTEGER,               -- effective limit (1 for a coupon), guarded in SQL
+    uses_count            INTEGER NOT NULL CHECK (uses_count >= 0),
+    active                INTEGER NOT NULL,
+    created_at            TEXT NOT NULL,
+    UNIQUE (institution_id, code)
+);
+
+-- A promo code applied to an order: `held` reserves a use, `committed` with the payment,
+-- `released` when removed, cancelled or expired.
+CREATE TABLE promo_applications (
+    id              BLOB PRIMARY KEY,
+    order_id        BLOB NOT NULL REFERENCES orders(id),
+    promo_code_id   BLOB NOT NULL REFERENCES promo_codes(id),
+    contact_id      BLOB,
+    position        INTEGER NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('held', 'committed', 'released')),
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX promo_applications_order ON promo_applications(order_id);
+CREATE INDEX promo_applications_code ON promo_applications(promo_code_id, contact_id, status);
+
+CREATE TABLE vouchers (
+    id                 BLOB PRIMARY KEY,
+    institution_id     BLOB NOT NULL REFERENCES institutions(id),
+    code               TEXT NOT NULL UNIQUE,
+    product_id         BLOB REFERENCES voucher_products(id),
+    currency           TEXT NOT NULL,
+    face_value_minor   INTEGER NOT NULL CHECK (face_value_minor > 0),
+    reusable           INTEGER NOT NULL,
+    expires_at         TEXT NOT NULL,
+    issued_order_id    BLOB REFERENCES orders(id),
+    held_by_order_id   BLOB,                     -- a single-use voucher is held by one order at a time
+    created_at         TEXT NOT NULL
+);
+
+-- How an order is being paid: internal legs (voucher, credit balance) are held when applied;
+-- every leg is committed with the payment or released.
+CREATE TABLE order_legs (
+    id            BLOB PRIMARY KEY,
+    order_id      BLOB NOT NULL REFERENCES orders(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('voucher', 'credit_balance', 'deferred_account', 'card')),
+    source_id     BLOB NOT NULL,                 -- voucher or contact
+    amount_minor  INTEGER NOT NULL CHECK (amount_minor >= 0),
+    status        TEXT NOT NULL CHECK (status IN ('held', 'committed', 'released')),
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+CREATE INDEX order_legs_order ON order_legs(order_id);
+
+CREATE TABLE idempotency_keys (
+    scope             TEXT NOT NULL,             -- who: a shop key or a checkout
+    idem_key          TEXT NOT NULL,
+    request_hash      TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('running', 'done')),
+    response_status   INTEGER,
+    response_body     TEXT,
+    created_at        TEXT NOT NULL,
+    PRIMARY KEY (scope, idem_key)
+);
+
+CREATE TABLE rate_limits (
+    bucket        TEXT PRIMARY KEY,
+    window_start  TEXT NOT NULL,
+    hits          INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_events (
+    id               BLOB PRIMARY KEY,
+    shop_key_id      BLOB NOT NULL REFERENCES shop_keys(id),
+    event_type       TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL,
+    next_attempt_at  TEXT NOT NULL,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    delivered_at     TEXT
+);
+CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
