@@ -39,6 +39,48 @@ pub struct DemoInfo {
     pub promo_codes: BTreeMap<String, String>,
     pub vouchers: Vec<serde_json::Value>,
     pub events: Vec<serde_json::Value>,
+    pub voucher_products: BTreeMap<String, Uuid>,
+    /// The demo's page showing the webhooks the shop received.
+    pub webhook_receiver_url: String,
+}
+
+/// A voucher sold at the counter: its liability is funded from the counter's cash.
+async fn issue_counter_voucher(
+    store: &DynStore,
+    institution_id: Uuid,
+    product_id: Uuid,
+    value: Money,
+) -> anyhow::Result<guichet_store::Voucher> {
+    use guichet_domain::AccountKind;
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let code = guichet_domain::voucher::VoucherCode::generate(random);
+    let id = Uuid::now_v7();
+    let liability = store
+        .ledger_account(institution_id, AccountKind::VoucherLiability, id, value.currency())
+        .await?;
+    let cash = store
+        .ledger_account(institution_id, AccountKind::Cash, institution_id, value.currency())
+        .await?;
+    let funding = guichet_domain::TransactionBuilder::new("voucher_sale", "Bon cadeau vendu au guichet (démo)")
+        .debit(cash.id, cash.kind, value)
+        .credit(liability.id, liability.kind, value)
+        .build()?;
+    Ok(store
+        .issue_voucher(
+            &guichet_store::NewVoucher {
+                id,
+                institution_id,
+                code: code.as_str().to_owned(),
+                product_id: Some(product_id),
+                face_value: value,
+                reusable: true,
+                expires_at: time::OffsetDateTime::now_utc() + time::Duration::days(365),
+                issued_order_id: None,
+            },
+            &funding,
+        )
+        .await?)
 }
 
 fn random_password() -> anyhow::Result<String> {
@@ -89,11 +131,12 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
 
     let state = AppState {
         store: store.clone(),
-        config: Arc::new(ServerConfig {
-            base_url: base_url.clone(),
-        }),
+        config: Arc::new(ServerConfig::new(base_url.clone())),
     };
-    let info = seed(&state, &base_url, &database_url).await?;
+    let receiver = guichet_server::webhooks::DemoReceiver::new(Secret::new(
+        guichet_server::webhooks::generate_secret().map_err(|e| anyhow::anyhow!("{}", e.message))?,
+    ));
+    let info = seed(&state, &base_url, &database_url, receiver.secret()).await?;
     let json_path = data_dir.join("demo.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&info)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
@@ -114,7 +157,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
     if seed_only {
         return Ok(ExitCode::SUCCESS);
     }
-    crate::serve(store, listener, base_url).await?;
+    crate::serve(store, listener, base_url, true, Some(receiver)).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -170,11 +213,12 @@ async fn contact(
         .await?)
 }
 
-/// Seeds the demo institution (issue 2's list) and returns what demo.json tells.
+/// Seeds the demo institution and returns what demo.json tells.
 pub async fn seed(
     state: &AppState,
     base_url: &str,
     database_url: &str,
+    webhook_secret: &Secret,
 ) -> anyhow::Result<DemoInfo> {
     let store = &state.store;
     let inst = store
@@ -318,7 +362,7 @@ pub async fn seed(
         .chars()
         .take(guichet_server::auth::SHOP_KEY_SHOWN)
         .collect();
-    store
+    let shop_key = store
         .create_shop_key(
             inst.id,
             "Boutique de démonstration",
@@ -326,6 +370,83 @@ pub async fn seed(
             &guichet_server::auth::sha256_hex(&shop_api_key),
         )
         .await?;
+    // The shop's webhooks go to the demo's own receiver page, which shows what a shop gets.
+    let webhook_receiver_url = format!(
+        "{base_url}{}",
+        guichet_server::webhooks::DemoReceiver::PATH
+    );
+    store
+        .set_shop_webhook(
+            shop_key.id,
+            Some(&guichet_store::WebhookEndpoint {
+                url: webhook_receiver_url.clone(),
+                secret: webhook_secret.clone(),
+            }),
+        )
+        .await?;
+
+    // Promo code of the seed's screen: "Nouveaux venus", 5 % on the whole order.
+    let nouveaux_venus = guichet_domain::promo::PromoCode::parse("NOUVEAUX-VENUS")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .create_promo_code(
+            inst.id,
+            &guichet_store::NewPromoCode {
+                code: nouveaux_venus.as_str().to_owned(),
+                label: "Nouveaux venus".to_owned(),
+                rule: guichet_domain::promo::PromoRule {
+                    kind: guichet_domain::promo::PromoKind::DiscountCode,
+                    discount: guichet_domain::promo::Discount::Percent { basis_points: 500 },
+                    valid_from: None,
+                    valid_until: None,
+                    channels: Vec::new(),
+                    max_uses_total: None,
+                    max_uses_per_contact: None,
+                    min_order: None,
+                },
+                batch_id: None,
+            },
+        )
+        .await?;
+    let mut promo_codes = BTreeMap::new();
+    promo_codes.insert("nouveaux_venus".to_owned(), nouveaux_venus.as_str().to_owned());
+
+    // A gift voucher product, and one voucher of 20.00 EUR sold at the counter.
+    let twenty = Money::new(2_000, Currency::EUR);
+    let product = store
+        .create_voucher_product(
+            inst.id,
+            "Bon cadeau 20 €",
+            Currency::EUR,
+            &guichet_domain::voucher::VoucherProductRule {
+                value: guichet_domain::voucher::VoucherValue::Fixed { value: twenty, price: twenty },
+                validity: guichet_domain::voucher::VoucherValidity::Days(365),
+                reusable: true,
+            },
+        )
+        .await?;
+    let voucher = issue_counter_voucher(store, inst.id, product.id, twenty).await?;
+    let vouchers = vec![serde_json::json!({
+        "code": voucher.code,
+        "balance_minor": voucher.balance.amount_minor(),
+    })];
+
+    // Events in 2, 20 and 100 days, at 20:00 Paris time (UTC+01:00 in winter).
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+1))
+        .replace_time(time::macros::time!(20:00));
+    let events = [(2, "Le Misanthrope"), (20, "La Flûte enchantée"), (100, "Cyrano de Bergerac")]
+        .iter()
+        .enumerate()
+        .map(|(i, (days, name))| {
+            let starts_at = today + time::Duration::days(*days);
+            serde_json::json!({
+                "id": format!("EV-{}", i + 1),
+                "name": name,
+                "starts_at": starts_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            })
+        })
+        .collect();
 
     let mut points_of_sale = BTreeMap::new();
     points_of_sale.insert("internet".to_owned(), pos_web.id);
@@ -347,8 +468,10 @@ pub async fn seed(
         sales_channels,
         payment_modes,
         contacts,
-        promo_codes: BTreeMap::new(),
-        vouchers: Vec::new(),
-        events: Vec::new(),
+        promo_codes,
+        vouchers,
+        events,
+        voucher_products: [("bon_cadeau_20".to_owned(), product.id)].into_iter().collect(),
+        webhook_receiver_url,
     })
 }

@@ -36,6 +36,8 @@ enum Command {
     Migrate(DbArgs),
     /// Recompute every ledger balance from its entries; exit status 1 when anything differs.
     Audit(DbArgs),
+    /// Run the jobs (order expiry, webhook delivery) without serving.
+    Jobs(JobsArgs),
     /// Print a new random master key (64 hex characters) for GUICHET_MASTER_KEY or a key file.
     Keygen,
     /// Create a back-office user; the password is read from GUICHET_NEW_PASSWORD or stdin.
@@ -71,6 +73,21 @@ struct ServeArgs {
     /// Public URL of this service (default: http://LISTEN).
     #[arg(long, env = "GUICHET_BASE_URL")]
     base_url: Option<String>,
+    /// Do not run the job runner in this process (run `guichet jobs` elsewhere).
+    #[arg(long, env = "GUICHET_NO_JOBS")]
+    no_jobs: bool,
+}
+
+#[derive(Args)]
+struct JobsArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// One pass, then exit.
+    #[arg(long)]
+    once: bool,
+    /// Seconds between passes.
+    #[arg(long, default_value_t = 5)]
+    interval_seconds: u64,
 }
 
 #[derive(Args)]
@@ -165,7 +182,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("listening on {}", args.listen))?;
             let addr = listener.local_addr()?;
             let base_url = args.base_url.unwrap_or_else(|| format!("http://{addr}"));
-            serve(store, listener, base_url).await?;
+            serve(store, listener, base_url, !args.no_jobs, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
@@ -177,6 +194,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(db) => {
             let store = db.open().await?;
             audit(&store).await
+        }
+        Command::Jobs(args) => {
+            let store = args.db.open().await?;
+            let state = AppState {
+                store,
+                config: Arc::new(ServerConfig::new("http://localhost")),
+            };
+            let client = guichet_server::webhooks::http_client()?;
+            loop {
+                let r = guichet_server::jobs::run_once(&state, &client, time::OffsetDateTime::now_utc()).await;
+                println!(
+                    "jobs: {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed",
+                    r.orders_expired, r.webhooks.claimed, r.webhooks.delivered, r.webhooks.retrying, r.webhooks.failed
+                );
+                if args.once {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(args.interval_seconds.max(1))).await;
+            }
         }
         Command::Keygen => {
             println!("{}", MasterKey::generate_hex()?);
@@ -231,18 +267,25 @@ pub async fn serve(
     store: DynStore,
     listener: tokio::net::TcpListener,
     base_url: String,
+    run_jobs: bool,
+    receiver: Option<guichet_server::webhooks::DemoReceiver>,
 ) -> anyhow::Result<()> {
     guichet_server::telemetry::init();
     let state = AppState {
         store,
-        config: Arc::new(ServerConfig { base_url }),
+        config: Arc::new(ServerConfig::new(base_url)),
     };
+    let jobs = run_jobs.then(|| guichet_server::jobs::spawn(state.clone(), std::time::Duration::from_secs(2)));
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "guichet listening");
-    axum::serve(listener, guichet_server::router(state))
+    tracing::info!(%addr, jobs = run_jobs, "guichet listening");
+    let app = guichet_server::router_with_demo(state, receiver);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    if let Some(j) = jobs {
+        j.abort();
+    }
     Ok(())
 }
 

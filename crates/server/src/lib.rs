@@ -4,11 +4,17 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checkout;
+pub mod checkout_api;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
+pub mod jobs;
 pub mod openapi;
+pub mod orders;
 pub mod shop;
 pub mod telemetry;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::State;
@@ -34,6 +40,22 @@ pub struct AppState {
 pub struct ServerConfig {
     /// The URL buyers and shops reach Guichet at (links in responses).
     pub base_url: String,
+    /// How long an unpaid order keeps its reservations (voucher, credit, promo uses).
+    pub hold_minutes: u32,
+    /// Failed code attempts allowed per order, then per client address, in 15 minutes.
+    pub code_failures_per_order: u32,
+    pub code_failures_per_ip: u32,
+}
+
+impl ServerConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            hold_minutes: 20,
+            code_failures_per_order: 10,
+            code_failures_per_ip: 50,
+        }
+    }
 }
 
 /// Request bodies above this are refused before they are read.
@@ -42,6 +64,11 @@ pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn router(state: AppState) -> Router {
+    router_with_demo(state, None)
+}
+
+/// The router, with the demo's webhook receiver page when `receiver` is given (`guichet demo`).
+pub fn router_with_demo(state: AppState, receiver: Option<webhooks::DemoReceiver>) -> Router {
     let api = Router::new()
         .nest("/api/v1/admin", admin::router())
         .nest("/api/v1", shop::router())
@@ -50,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(telemetry::metrics))
         .merge(api)
+        .merge(receiver.map(webhooks::demo_routes).unwrap_or_default())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(telemetry::track))

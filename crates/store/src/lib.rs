@@ -268,6 +268,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         institution_id: Option<Uuid>,
     ) -> Result<Vec<VoucherProduct>>;
+    /// Issues a voucher outside an order (sold at a counter, given as a gesture): the voucher
+    /// and the transaction that funds its liability account are written together.
+    async fn issue_voucher(&self, voucher: &NewVoucher, funding: &Transaction) -> Result<Voucher>;
     async fn get_voucher(&self, id: Uuid) -> Result<Voucher>;
     async fn voucher_by_code(&self, code: &str) -> Result<Option<Voucher>>;
     async fn list_vouchers(&self, institution_id: Option<Uuid>, limit: u32)

@@ -1962,6 +1962,14 @@ macro_rules! sql_store {
                 rows.iter().map(map_voucher_product).collect()
             }
 
+            async fn issue_voucher(&self, voucher: &NewVoucher, funding: &Transaction) -> Result<Voucher> {
+                let mut tx = self.write.begin().await?;
+                insert_voucher(&mut tx, voucher, now()).await?;
+                post_in_tx(&mut tx, voucher.institution_id, None, funding).await?;
+                tx.commit().await?;
+                self.get_voucher(voucher.id).await
+            }
+
             async fn get_voucher(&self, id: Uuid) -> Result<Voucher> {
                 let row = sqlx::query(VOUCHER_SELECT_BY_ID)
                     .bind(id)

@@ -27,6 +27,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/shop-keys/{id}", delete(access::revoke_shop_key))
         .route(
+            "/shop-keys/{id}/webhook",
+            get(crate::webhooks::get_endpoint)
+                .put(crate::webhooks::put_endpoint)
+                .delete(crate::webhooks::delete_endpoint),
+        )
+        .route("/webhook-events", get(crate::webhooks::list_events))
+        .route(
             "/institutions",
             get(structure::list_institutions).post(structure::create_institution),
         )

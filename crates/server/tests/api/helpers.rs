@@ -71,9 +71,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState {
             store: store.clone(),
-            config: Arc::new(ServerConfig {
-                base_url: base.clone(),
-            }),
+            config: Arc::new(ServerConfig::new(base.clone())),
         };
         tokio::spawn(async move {
             axum::serve(listener, guichet_server::router(state))

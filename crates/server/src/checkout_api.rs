@@ -1,0 +1,328 @@
+//! The checkout API (API.md): what the payment page and mobile apps call. The order's checkout
+//! token is the credential; only its SHA-256 is stored.
+
+use crate::AppState;
+use crate::admin::MoneyJson;
+use crate::auth;
+use crate::checkout::{self, CodeKind};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
+use crate::idempotency::{self, JsonResult};
+use crate::orders::OrderJson;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{Json, Response};
+use guichet_domain::Money;
+use guichet_domain::config::{PaymentModeStatus, PaymentModeType};
+use guichet_domain::settlement::Remainder;
+use guichet_store::{Order, OrderStatus};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// The client's address, for rate limits; "unknown" when the server runs without it.
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+async fn order_of(state: &AppState, token: &str) -> ApiResult<Order> {
+    if token.len() > 100 {
+        return Err(ApiError::not_found("checkout"));
+    }
+    state
+        .store
+        .order_by_token_hash(&auth::sha256_hex(token))
+        .await
+        .map_err(|_| ApiError::not_found("checkout"))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreditOffer {
+    pub available: MoneyJson,
+    pub in_use: MoneyJson,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeferredOffer {
+    pub allowed: bool,
+    pub room: MoneyJson,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Means {
+    pub vouchers_accepted: bool,
+    pub card: bool,
+    pub credit_balance: Option<CreditOffer>,
+    pub deferred_account: Option<DeferredOffer>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckoutJson {
+    pub order: OrderJson,
+    pub means: Means,
+    /// The buyer must accept the terms and conditions before paying.
+    pub terms_required: bool,
+}
+
+async fn summary(state: &AppState, order: &Order) -> ApiResult<CheckoutJson> {
+    let modes: Vec<PaymentModeType> = state
+        .store
+        .point_of_sale_payment_modes(order.point_of_sale_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.fields.status == PaymentModeStatus::Visible && m.fields.available_for_payment)
+        .map(|m| m.fields.mode_type)
+        .collect();
+    let json = OrderJson::build(state, order).await?;
+    let mut means = Means {
+        vouchers_accepted: modes.contains(&PaymentModeType::Voucher),
+        card: modes.contains(&PaymentModeType::Card),
+        credit_balance: None,
+        deferred_account: None,
+    };
+    if let Some(contact) = order.contact_id {
+        let tab = state.store.accounting_tab(contact).await?;
+        if modes.contains(&PaymentModeType::CreditBalance) {
+            let in_use = order
+                .legs
+                .iter()
+                .filter(|l| l.kind == guichet_store::LegKind::CreditBalance && l.status == guichet_store::HoldStatus::Held)
+                .map(|l| l.amount.amount_minor())
+                .sum::<i64>();
+            means.credit_balance = Some(CreditOffer {
+                available: tab.credit_balance.into(),
+                in_use: Money::new(in_use, order.currency).into(),
+            });
+        }
+        if modes.contains(&PaymentModeType::DeferredAccount) {
+            let room = if tab.deferred_allowed {
+                tab.deferred_max
+                    .checked_sub(tab.deferred_balance)
+                    .ok()
+                    .filter(|m| !m.is_negative())
+                    .unwrap_or(Money::zero(tab.deferred_max.currency()))
+            } else {
+                Money::zero(tab.deferred_max.currency())
+            };
+            means.deferred_account = Some(DeferredOffer {
+                allowed: tab.deferred_allowed,
+                room: room.into(),
+            });
+        }
+    }
+    Ok(CheckoutJson {
+        order: json,
+        means,
+        terms_required: order.status == OrderStatus::AwaitingPayment,
+    })
+}
+
+fn to_value<T: Serialize>(v: T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|_| ApiError::internal())
+}
+
+#[utoipa::path(get, path = "/api/v1/checkout/{token}", tag = "checkout",
+    responses((status = 200, body = CheckoutJson), (status = 404)))]
+pub async fn get(State(state): State<AppState>, ApiPath(token): ApiPath<String>) -> ApiResult<Json<CheckoutJson>> {
+    let order = order_of(&state, &token).await?;
+    Ok(Json(summary(&state, &order).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// A promo code or a gift voucher code.
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeApplied {
+    /// `promo_code` or `voucher`.
+    pub applied: String,
+    pub checkout: CheckoutJson,
+}
+
+fn too_many() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many codes tried; wait a few minutes",
+    )
+}
+
+/// Failed code attempts are counted per order and per client address in this window.
+pub const CODE_WINDOW_SECONDS: u32 = 15 * 60;
+
+#[utoipa::path(post, path = "/api/v1/checkout/{token}/codes", tag = "checkout",
+    request_body = CodeRequest,
+    responses((status = 200, body = CodeApplied), (status = 404), (status = 409), (status = 422), (status = 429)))]
+pub async fn apply_code(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    ClientIp(ip): ClientIp,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let order = match order_of(&state, &token).await {
+        Ok(o) => o,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let key = match idempotency::key_of(&headers) {
+        Ok(k) => k,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let fp = idempotency::fingerprint(&method, "/api/v1/checkout/-/codes", &body);
+    let scope = format!("checkout:{}", order.id);
+    idempotency::run(&state, &scope, key, &fp, || async {
+        let req: CodeRequest = idempotency::parse_json(&body)?;
+        let now = OffsetDateTime::now_utc();
+        let by_order = format!("codes:order:{}", order.id);
+        let by_ip = format!("codes:ip:{ip}");
+        let cfg = &state.config;
+        if state.store.rate_limit_hits(&by_order, CODE_WINDOW_SECONDS, now).await? >= cfg.code_failures_per_order
+            || state.store.rate_limit_hits(&by_ip, CODE_WINDOW_SECONDS, now).await? >= cfg.code_failures_per_ip
+        {
+            return Err(too_many());
+        }
+        match checkout::apply_code(&state, order.id, req.code.trim(), now).await {
+            Ok((order, kind)) => {
+                let applied = match kind {
+                    CodeKind::PromoCode => "promo_code",
+                    CodeKind::Voucher => "voucher",
+                };
+                let out = CodeApplied {
+                    applied: applied.to_owned(),
+                    checkout: summary(&state, &order).await?,
+                };
+                Ok((StatusCode::OK, to_value(out)?)) as JsonResult
+            }
+            Err(e) => {
+                if e.code == "code_not_applicable" {
+                    state.store.rate_limit_hit(&by_order, CODE_WINDOW_SECONDS, now).await?;
+                    state.store.rate_limit_hit(&by_ip, CODE_WINDOW_SECONDS, now).await?;
+                    tracing::info!(order = %order.id, %ip, "code refused");
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/checkout/{token}/codes/{code}", tag = "checkout",
+    responses((status = 200, body = CheckoutJson), (status = 404), (status = 409)))]
+pub async fn remove_code(
+    State(state): State<AppState>,
+    ApiPath((token, code)): ApiPath<(String, String)>,
+) -> ApiResult<Json<CheckoutJson>> {
+    let order = order_of(&state, &token).await?;
+    let order = checkout::remove_code(&state, order.id, &code, OffsetDateTime::now_utc()).await?;
+    Ok(Json(summary(&state, &order).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreditRequest {
+    /// How much of the credit balance to use; 0 to stop using it.
+    pub amount_minor: i64,
+}
+
+#[utoipa::path(put, path = "/api/v1/checkout/{token}/credit-balance", tag = "checkout",
+    request_body = CreditRequest,
+    responses((status = 200, body = CheckoutJson), (status = 404), (status = 409), (status = 422)))]
+pub async fn set_credit(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<CheckoutJson>> {
+    let req: CreditRequest = idempotency::parse_json(&body)?;
+    let order = order_of(&state, &token).await?;
+    let amount = Money::new(req.amount_minor, order.currency);
+    let order = checkout::set_credit(&state, order.id, amount, OffsetDateTime::now_utc()).await?;
+    Ok(Json(summary(&state, &order).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PayRequest {
+    /// `none` (nothing left to pay), `deferred_account`, `card` or `saved_card`.
+    pub means: String,
+    pub accept_terms: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PayResponse {
+    /// `paid` (card outcomes `requires_action`, `declined`, `pending` come with card payments).
+    pub status: String,
+    pub order: OrderJson,
+    /// Where to send the buyer back.
+    pub return_url: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/checkout/{token}/pay", tag = "checkout",
+    request_body = PayRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays return the stored response")),
+    responses((status = 200, body = PayResponse), (status = 404), (status = 409), (status = 422)))]
+pub async fn pay(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let order = match order_of(&state, &token).await {
+        Ok(o) => o,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let key = match idempotency::key_of(&headers) {
+        Ok(k) => k,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let fp = idempotency::fingerprint(&method, "/api/v1/checkout/-/pay", &body);
+    let scope = format!("checkout:{}", order.id);
+    idempotency::run(&state, &scope, key, &fp, || async {
+        let req: PayRequest = idempotency::parse_json(&body)?;
+        if req.accept_terms != Some(true) {
+            let mut f = crate::error::Fields::new();
+            f.add("accept_terms", "the terms and conditions must be accepted");
+            f.finish()?;
+        }
+        let means = match req.means.as_str() {
+            "saved_card" => Remainder::Card,
+            other => Remainder::parse(other).map_err(|e| {
+                let mut f = crate::error::Fields::new();
+                f.add("means", e.to_string());
+                f.finish().err().unwrap_or_else(ApiError::internal)
+            })?,
+        };
+        let paid = checkout::pay(&state, order.id, means, OffsetDateTime::now_utc()).await?;
+        tracing::info!(order = %paid.id, "order paid");
+        let out = PayResponse {
+            status: "paid".to_owned(),
+            return_url: paid.return_url.clone(),
+            order: OrderJson::build(&state, &paid).await?,
+        };
+        Ok((StatusCode::OK, to_value(out)?)) as JsonResult
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/checkout/{token}/cancel", tag = "checkout",
+    responses((status = 200, body = CheckoutJson), (status = 404), (status = 409)))]
+pub async fn cancel(State(state): State<AppState>, ApiPath(token): ApiPath<String>) -> ApiResult<Json<CheckoutJson>> {
+    let order = order_of(&state, &token).await?;
+    let order = checkout::close(&state, order.id, OrderStatus::Cancelled, OffsetDateTime::now_utc()).await?;
+    Ok(Json(summary(&state, &order).await?))
+}

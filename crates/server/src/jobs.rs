@@ -1,0 +1,61 @@
+//! The job runner (SPEC F15): expires orders whose reservations ran out (releasing them) and
+//! delivers shop webhooks. Runs inside `serve` and as `guichet jobs`; every instance may run
+//! it (claims and version checks keep instances from doing the same work twice).
+
+use crate::AppState;
+use crate::checkout;
+use crate::webhooks;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Orders expired per pass, at most.
+pub const EXPIRY_BATCH: u32 = 100;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobReport {
+    pub orders_expired: usize,
+    pub webhooks: webhooks::DeliveryStats,
+}
+
+/// One pass of every job, with `now` as the clock.
+pub async fn run_once(state: &AppState, client: &reqwest::Client, now: OffsetDateTime) -> JobReport {
+    let mut report = JobReport::default();
+    match checkout::expire_due(state, now, EXPIRY_BATCH).await {
+        Ok(n) => report.orders_expired = n,
+        Err(e) => tracing::error!(error = %e.message, "order expiry pass failed"),
+    }
+    match webhooks::deliver_due(&state.store, client, now).await {
+        Ok(stats) => report.webhooks = stats,
+        Err(e) => tracing::error!(error = %e, "webhook pass failed"),
+    }
+    report
+}
+
+/// Runs the jobs every `interval` until aborted.
+pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    let interval = interval.max(Duration::from_millis(100));
+    tokio::spawn(async move {
+        let client = match webhooks::http_client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "job runner not started: no HTTP client");
+                return;
+            }
+        };
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let r = run_once(&state, &client, OffsetDateTime::now_utc()).await;
+            if r.orders_expired > 0 || r.webhooks.claimed > 0 {
+                tracing::info!(
+                    orders_expired = r.orders_expired,
+                    webhooks_delivered = r.webhooks.delivered,
+                    webhooks_retrying = r.webhooks.retrying,
+                    webhooks_failed = r.webhooks.failed,
+                    "jobs pass"
+                );
+            }
+        }
+    })
+}
