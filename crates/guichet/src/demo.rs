@@ -57,15 +57,28 @@ async fn issue_counter_voucher(
     let code = guichet_domain::voucher::VoucherCode::generate(random);
     let id = Uuid::now_v7();
     let liability = store
-        .ledger_account(institution_id, AccountKind::VoucherLiability, id, value.currency())
+        .ledger_account(
+            institution_id,
+            AccountKind::VoucherLiability,
+            id,
+            value.currency(),
+        )
         .await?;
     let cash = store
-        .ledger_account(institution_id, AccountKind::Cash, institution_id, value.currency())
+        .ledger_account(
+            institution_id,
+            AccountKind::Cash,
+            institution_id,
+            value.currency(),
+        )
         .await?;
-    let funding = guichet_domain::TransactionBuilder::new("voucher_sale", "Bon cadeau vendu au guichet (démo)")
-        .debit(cash.id, cash.kind, value)
-        .credit(liability.id, liability.kind, value)
-        .build()?;
+    let funding = guichet_domain::TransactionBuilder::new(
+        "voucher_sale",
+        "Bon cadeau vendu au guichet (démo)",
+    )
+    .debit(cash.id, cash.kind, value)
+    .credit(liability.id, liability.kind, value)
+    .build()?;
     Ok(store
         .issue_voucher(
             &guichet_store::NewVoucher {
@@ -134,7 +147,8 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
         config: Arc::new(ServerConfig::new(base_url.clone())),
     };
     let receiver = guichet_server::webhooks::DemoReceiver::new(Secret::new(
-        guichet_server::webhooks::generate_secret().map_err(|e| anyhow::anyhow!("{}", e.message))?,
+        guichet_server::webhooks::generate_secret()
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
     ));
     let info = seed(&state, &base_url, &database_url, receiver.secret()).await?;
     let json_path = data_dir.join("demo.json");
@@ -371,10 +385,8 @@ pub async fn seed(
         )
         .await?;
     // The shop's webhooks go to the demo's own receiver page, which shows what a shop gets.
-    let webhook_receiver_url = format!(
-        "{base_url}{}",
-        guichet_server::webhooks::DemoReceiver::PATH
-    );
+    let webhook_receiver_url =
+        format!("{base_url}{}", guichet_server::webhooks::DemoReceiver::PATH);
     store
         .set_shop_webhook(
             shop_key.id,
@@ -409,7 +421,10 @@ pub async fn seed(
         )
         .await?;
     let mut promo_codes = BTreeMap::new();
-    promo_codes.insert("nouveaux_venus".to_owned(), nouveaux_venus.as_str().to_owned());
+    promo_codes.insert(
+        "nouveaux_venus".to_owned(),
+        nouveaux_venus.as_str().to_owned(),
+    );
 
     // A gift voucher product, and one voucher of 20.00 EUR sold at the counter.
     let twenty = Money::new(2_000, Currency::EUR);
@@ -419,7 +434,10 @@ pub async fn seed(
             "Bon cadeau 20 €",
             Currency::EUR,
             &guichet_domain::voucher::VoucherProductRule {
-                value: guichet_domain::voucher::VoucherValue::Fixed { value: twenty, price: twenty },
+                value: guichet_domain::voucher::VoucherValue::Fixed {
+                    value: twenty,
+                    price: twenty,
+                },
                 validity: guichet_domain::voucher::VoucherValidity::Days(365),
                 reusable: true,
             },
@@ -471,7 +489,9 @@ pub async fn seed(
         promo_codes,
         vouchers,
         events,
-        voucher_products: [("bon_cadeau_20".to_owned(), product.id)].into_iter().collect(),
+        voucher_products: [("bon_cadeau_20".to_owned(), product.id)]
+            .into_iter()
+            .collect(),
         webhook_receiver_url,
     })
 }

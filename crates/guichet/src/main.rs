@@ -203,15 +203,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let client = guichet_server::webhooks::http_client()?;
             loop {
-                let r = guichet_server::jobs::run_once(&state, &client, time::OffsetDateTime::now_utc()).await;
+                let r = guichet_server::jobs::run_once(
+                    &state,
+                    &client,
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await;
                 println!(
                     "jobs: {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed",
-                    r.orders_expired, r.webhooks.claimed, r.webhooks.delivered, r.webhooks.retrying, r.webhooks.failed
+                    r.orders_expired,
+                    r.webhooks.claimed,
+                    r.webhooks.delivered,
+                    r.webhooks.retrying,
+                    r.webhooks.failed
                 );
                 if args.once {
                     return Ok(ExitCode::SUCCESS);
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(args.interval_seconds.max(1))).await;
+                tokio::time::sleep(std::time::Duration::from_secs(args.interval_seconds.max(1)))
+                    .await;
             }
         }
         Command::Keygen => {
@@ -275,14 +285,18 @@ pub async fn serve(
         store,
         config: Arc::new(ServerConfig::new(base_url)),
     };
-    let jobs = run_jobs.then(|| guichet_server::jobs::spawn(state.clone(), std::time::Duration::from_secs(2)));
+    let jobs = run_jobs
+        .then(|| guichet_server::jobs::spawn(state.clone(), std::time::Duration::from_secs(2)));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, jobs = run_jobs, "guichet listening");
     let app = guichet_server::router_with_demo(state, receiver);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
     if let Some(j) = jobs {
         j.abort();
     }

@@ -42,14 +42,20 @@ pub fn figures(order: &Order) -> Result<Figures, ApiError> {
     let promos: Vec<_> = order.promos.iter().filter(|p| in_force(p.status)).collect();
     let rules: Vec<_> = promos.iter().map(|p| p.rule.discount).collect();
     let amounts = promo::apply_discounts(order.total, &rules).map_err(internal)?;
-    let discounts: Vec<(Uuid, Money)> = promos.iter().map(|p| p.id).zip(amounts.iter().copied()).collect();
+    let discounts: Vec<(Uuid, Money)> = promos
+        .iter()
+        .map(|p| p.id)
+        .zip(amounts.iter().copied())
+        .collect();
     let legs_in_force = order.legs.iter().filter(|l| in_force(l.status));
     let mut voucher_holds = Vec::new();
     let mut credit_hold = Money::zero(order.currency);
     for leg in legs_in_force {
         match leg.kind {
             LegKind::Voucher => voucher_holds.push(leg.amount),
-            LegKind::CreditBalance => credit_hold = credit_hold.checked_add(leg.amount).map_err(internal)?,
+            LegKind::CreditBalance => {
+                credit_hold = credit_hold.checked_add(leg.amount).map_err(internal)?
+            }
             LegKind::DeferredAccount | LegKind::Card => {}
         }
     }
@@ -99,7 +105,9 @@ fn settlement_error(e: SettlementError) -> ApiError {
         SettlementError::DeferredOverMaximum { room } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "deferred_over_maximum",
-            format!("the deferred account's maximum outstanding would be exceeded (room left: {room})"),
+            format!(
+                "the deferred account's maximum outstanding would be exceeded (room left: {room})"
+            ),
         ),
         SettlementError::RemainderNeedsMeans => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -111,7 +119,9 @@ fn settlement_error(e: SettlementError) -> ApiError {
             "nothing_to_pay",
             "nothing remains to be paid: pay with means \"none\"",
         ),
-        SettlementError::NegativeRequest => ApiError::unprocessable("the amount must not be negative"),
+        SettlementError::NegativeRequest => {
+            ApiError::unprocessable("the amount must not be negative")
+        }
         other => internal(other),
     }
 }
@@ -125,7 +135,10 @@ fn order_closed(order: &Order) -> ApiError {
 }
 
 fn account_ref(a: &guichet_store::LedgerAccount) -> AccountRef {
-    AccountRef { id: a.id, kind: a.kind }
+    AccountRef {
+        id: a.id,
+        kind: a.kind,
+    }
 }
 
 async fn account(
@@ -155,8 +168,15 @@ async fn modes_at(state: &AppState, order: &Order) -> Result<Vec<PaymentModeType
 }
 
 async fn channel_of(state: &AppState, order: &Order) -> Result<ChannelKind, ApiError> {
-    let pos = state.store.get_point_of_sale(order.point_of_sale_id).await?;
-    Ok(state.store.get_sales_channel(pos.sales_channel_id).await?.kind)
+    let pos = state
+        .store
+        .get_point_of_sale(order.point_of_sale_id)
+        .await?;
+    Ok(state
+        .store
+        .get_sales_channel(pos.sales_channel_id)
+        .await?
+        .kind)
 }
 
 fn mode_missing(what: &str) -> ApiError {
@@ -183,7 +203,11 @@ fn ensure_open(order: &Order, now: OffsetDateTime) -> Result<(), ApiError> {
 }
 
 /// Runs `plan` (read → decide → ops) until the store applies the ops on an unchanged order.
-async fn with_retries<F, Fut>(state: &AppState, order_id: Uuid, mut plan: F) -> Result<Order, ApiError>
+async fn with_retries<F, Fut>(
+    state: &AppState,
+    order_id: Uuid,
+    mut plan: F,
+) -> Result<Order, ApiError>
 where
     F: FnMut(Order) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<OrderOp>, ApiError>>,
@@ -220,7 +244,10 @@ async fn shrink_holds(
     let mut held: Vec<&OrderLeg> = order
         .legs
         .iter()
-        .filter(|l| l.status == HoldStatus::Held && matches!(l.kind, LegKind::Voucher | LegKind::CreditBalance))
+        .filter(|l| {
+            l.status == HoldStatus::Held
+                && matches!(l.kind, LegKind::Voucher | LegKind::CreditBalance)
+        })
         .collect();
     let held_total = Money::sum(order.currency, held.iter().map(|l| l.amount)).map_err(internal)?;
     let mut excess = held_total.checked_sub(due_before_holds).map_err(internal)?;
@@ -249,13 +276,23 @@ async fn release_leg(
     ops: &mut Vec<OrderOp>,
 ) -> Result<(), ApiError> {
     let source = match leg.kind {
-        LegKind::Voucher => account(state, order, AccountKind::VoucherLiability, leg.source_id).await?,
-        LegKind::CreditBalance => account(state, order, AccountKind::ContactCredit, leg.source_id).await?,
-        LegKind::DeferredAccount | LegKind::Card => return Err(internal("only internal holds are released")),
+        LegKind::Voucher => {
+            account(state, order, AccountKind::VoucherLiability, leg.source_id).await?
+        }
+        LegKind::CreditBalance => {
+            account(state, order, AccountKind::ContactCredit, leg.source_id).await?
+        }
+        LegKind::DeferredAccount | LegKind::Card => {
+            return Err(internal("only internal holds are released"));
+        }
     };
     ops.push(OrderOp::LegUpdate {
         leg_id: leg.id,
-        to: if keep.is_zero() { HoldStatus::Released } else { HoldStatus::Held },
+        to: if keep.is_zero() {
+            HoldStatus::Released
+        } else {
+            HoldStatus::Held
+        },
         amount: if keep.is_zero() { leg.amount } else { keep },
     });
     if give_back.is_positive() {
@@ -265,7 +302,9 @@ async fn release_leg(
         ));
     }
     if keep.is_zero() && leg.kind == LegKind::Voucher {
-        ops.push(OrderOp::VoucherUnhold { voucher_id: leg.source_id });
+        ops.push(OrderOp::VoucherUnhold {
+            voucher_id: leg.source_id,
+        });
     }
     Ok(())
 }
@@ -280,7 +319,12 @@ pub enum CodeKind {
 
 /// Applies a promo code or a voucher (Guichet tells which it is). Every refusal that depends
 /// on the code itself answers [`code_refused`].
-pub async fn apply_code(state: &AppState, order_id: Uuid, raw: &str, now: OffsetDateTime) -> Result<(Order, CodeKind), ApiError> {
+pub async fn apply_code(
+    state: &AppState,
+    order_id: Uuid,
+    raw: &str,
+    now: OffsetDateTime,
+) -> Result<(Order, CodeKind), ApiError> {
     if VoucherCode::looks_like(raw) {
         let code = VoucherCode::parse(raw).map_err(|_| code_refused())?;
         let order = apply_voucher(state, order_id, &code, now).await?;
@@ -292,7 +336,12 @@ pub async fn apply_code(state: &AppState, order_id: Uuid, raw: &str, now: Offset
     }
 }
 
-async fn apply_promo(state: &AppState, order_id: Uuid, code: &PromoCode, now: OffsetDateTime) -> Result<Order, ApiError> {
+async fn apply_promo(
+    state: &AppState,
+    order_id: Uuid,
+    code: &PromoCode,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     let first = state.store.get_order(order_id).await?;
     let promo = state
         .store
@@ -317,8 +366,15 @@ async fn apply_promo(state: &AppState, order_id: Uuid, code: &PromoCode, now: Of
                 None => 0,
             };
             let uses_total = u64::try_from(promo.uses_count).unwrap_or(0);
-            promo::check_eligibility(&promo.rule, now, channel, order.total, uses_total, by_contact)
-                .map_err(|_| code_refused())?;
+            promo::check_eligibility(
+                &promo.rule,
+                now,
+                channel,
+                order.total,
+                uses_total,
+                by_contact,
+            )
+            .map_err(|_| code_refused())?;
             let mut rules: Vec<_> = order
                 .promos
                 .iter()
@@ -326,8 +382,10 @@ async fn apply_promo(state: &AppState, order_id: Uuid, code: &PromoCode, now: Of
                 .map(|p| p.rule.discount)
                 .collect();
             rules.push(promo.rule.discount);
-            let amounts = promo::apply_discounts(order.total, &rules).map_err(|_| code_refused())?;
-            let total_discounts = Money::sum(order.currency, amounts.iter().copied()).map_err(internal)?;
+            let amounts =
+                promo::apply_discounts(order.total, &rules).map_err(|_| code_refused())?;
+            let total_discounts =
+                Money::sum(order.currency, amounts.iter().copied()).map_err(internal)?;
             let position = order.promos.iter().map(|p| p.position).max().unwrap_or(0) + 1;
             let mut ops = vec![OrderOp::PromoHold {
                 application_id: Uuid::now_v7(),
@@ -347,10 +405,18 @@ async fn apply_promo(state: &AppState, order_id: Uuid, code: &PromoCode, now: Of
     }
 }
 
-async fn apply_voucher(state: &AppState, order_id: Uuid, code: &VoucherCode, now: OffsetDateTime) -> Result<Order, ApiError> {
+async fn apply_voucher(
+    state: &AppState,
+    order_id: Uuid,
+    code: &VoucherCode,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     let first = state.store.get_order(order_id).await?;
     ensure_open(&first, now)?;
-    if !modes_at(state, &first).await?.contains(&PaymentModeType::Voucher) {
+    if !modes_at(state, &first)
+        .await?
+        .contains(&PaymentModeType::Voucher)
+    {
         return Err(mode_missing("payment by gift voucher"));
     }
     let found = state
@@ -364,11 +430,9 @@ async fn apply_voucher(state: &AppState, order_id: Uuid, code: &VoucherCode, now
         async move {
             ensure_open(&order, now)?;
             let v = state.store.get_voucher(voucher_id).await?;
-            if order
-                .legs
-                .iter()
-                .any(|l| l.kind == LegKind::Voucher && l.source_id == v.id && l.status == HoldStatus::Held)
-            {
+            if order.legs.iter().any(|l| {
+                l.kind == LegKind::Voucher && l.source_id == v.id && l.status == HoldStatus::Held
+            }) {
                 return Err(code_refused());
             }
             voucher::check_redeemable(v.balance, v.expires_at, now, order.currency)
@@ -389,7 +453,9 @@ async fn apply_voucher(state: &AppState, order_id: Uuid, code: &VoucherCode, now
                     amount,
                     status: HoldStatus::Held,
                 },
-                OrderOp::Post(postings::hold_voucher(voucher_acct, holds, amount, &memo).map_err(posting)?),
+                OrderOp::Post(
+                    postings::hold_voucher(voucher_acct, holds, amount, &memo).map_err(posting)?,
+                ),
             ])
         }
     })
@@ -402,7 +468,12 @@ async fn apply_voucher(state: &AppState, order_id: Uuid, code: &VoucherCode, now
 }
 
 /// Removes a promo code or a voucher from the order; its reservation is released.
-pub async fn remove_code(state: &AppState, order_id: Uuid, raw: &str, now: OffsetDateTime) -> Result<Order, ApiError> {
+pub async fn remove_code(
+    state: &AppState,
+    order_id: Uuid,
+    raw: &str,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     let voucher_code = VoucherCode::looks_like(raw)
         .then(|| VoucherCode::parse(raw).ok())
         .flatten();
@@ -419,11 +490,24 @@ pub async fn remove_code(state: &AppState, order_id: Uuid, raw: &str, now: Offse
                 let leg = order
                     .legs
                     .iter()
-                    .find(|l| l.kind == LegKind::Voucher && l.source_id == vid && l.status == HoldStatus::Held)
+                    .find(|l| {
+                        l.kind == LegKind::Voucher
+                            && l.source_id == vid
+                            && l.status == HoldStatus::Held
+                    })
                     .ok_or_else(|| ApiError::not_found("applied code"))?;
                 let holds = account(state, &order, AccountKind::Holds, order.id).await?;
                 let mut ops = Vec::new();
-                release_leg(state, &order, leg, leg.amount, Money::zero(order.currency), holds, &mut ops).await?;
+                release_leg(
+                    state,
+                    &order,
+                    leg,
+                    leg.amount,
+                    Money::zero(order.currency),
+                    holds,
+                    &mut ops,
+                )
+                .await?;
                 return Ok(ops);
             }
             let code = promo_code.ok_or_else(|| ApiError::not_found("applied code"))?;
@@ -442,16 +526,30 @@ pub async fn remove_code(state: &AppState, order_id: Uuid, raw: &str, now: Offse
 }
 
 /// Uses (part of) the contact's credit balance; zero stops using it.
-pub async fn set_credit(state: &AppState, order_id: Uuid, requested: Money, now: OffsetDateTime) -> Result<Order, ApiError> {
+pub async fn set_credit(
+    state: &AppState,
+    order_id: Uuid,
+    requested: Money,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     let first = state.store.get_order(order_id).await?;
     ensure_open(&first, now)?;
     let contact_id = first.contact_id.ok_or_else(|| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_contact", "the order has no contact, so no credit balance")
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_contact",
+            "the order has no contact, so no credit balance",
+        )
     })?;
     if requested.currency() != first.currency {
-        return Err(ApiError::unprocessable("the amount must be in the order's currency"));
+        return Err(ApiError::unprocessable(
+            "the amount must be in the order's currency",
+        ));
     }
-    if !modes_at(state, &first).await?.contains(&PaymentModeType::CreditBalance) {
+    if !modes_at(state, &first)
+        .await?
+        .contains(&PaymentModeType::CreditBalance)
+    {
         return Err(mode_missing("payment by credit balance"));
     }
     with_retries(state, order_id, |order| async move {
@@ -463,9 +561,11 @@ pub async fn set_credit(state: &AppState, order_id: Uuid, requested: Money, now:
             .find(|l| l.kind == LegKind::CreditBalance && l.status == HoldStatus::Held);
         let held = current.map_or(Money::zero(order.currency), |l| l.amount);
         let figs = figures(&order)?;
-        let due_before_credit = settlement::amount_due_before_credit(order.total, &figs.applied).map_err(settlement_error)?;
+        let due_before_credit = settlement::amount_due_before_credit(order.total, &figs.applied)
+            .map_err(settlement_error)?;
         let available = tab.credit_balance.checked_add(held).map_err(internal)?;
-        let wanted = settlement::credit_to_use(requested, available, due_before_credit).map_err(settlement_error)?;
+        let wanted = settlement::credit_to_use(requested, available, due_before_credit)
+            .map_err(settlement_error)?;
         let credit = account(state, &order, AccountKind::ContactCredit, contact_id).await?;
         let holds = account(state, &order, AccountKind::Holds, order.id).await?;
         let memo = format!("order {}: credit balance held", order.id);
@@ -479,13 +579,21 @@ pub async fn set_credit(state: &AppState, order_id: Uuid, requested: Money, now:
                     amount: wanted,
                     status: HoldStatus::Held,
                 });
-                ops.push(OrderOp::Post(postings::hold_credit(credit, holds, wanted, &memo).map_err(posting)?));
+                ops.push(OrderOp::Post(
+                    postings::hold_credit(credit, holds, wanted, &memo).map_err(posting)?,
+                ));
             }
             None => {}
             Some(leg) if wanted.amount_minor() > held.amount_minor() => {
                 let more = wanted.checked_sub(held).map_err(internal)?;
-                ops.push(OrderOp::LegUpdate { leg_id: leg.id, to: HoldStatus::Held, amount: wanted });
-                ops.push(OrderOp::Post(postings::hold_credit(credit, holds, more, &memo).map_err(posting)?));
+                ops.push(OrderOp::LegUpdate {
+                    leg_id: leg.id,
+                    to: HoldStatus::Held,
+                    amount: wanted,
+                });
+                ops.push(OrderOp::Post(
+                    postings::hold_credit(credit, holds, more, &memo).map_err(posting)?,
+                ));
             }
             Some(leg) if wanted.amount_minor() < held.amount_minor() => {
                 let less = held.checked_sub(wanted).map_err(internal)?;
@@ -499,7 +607,12 @@ pub async fn set_credit(state: &AppState, order_id: Uuid, requested: Money, now:
 }
 
 /// Pays what remains with `means` and commits every reservation with the payment.
-pub async fn pay(state: &AppState, order_id: Uuid, means: Remainder, now: OffsetDateTime) -> Result<Order, ApiError> {
+pub async fn pay(
+    state: &AppState,
+    order_id: Uuid,
+    means: Remainder,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     let first = state.store.get_order(order_id).await?;
     if first.status == OrderStatus::Paid {
         return Ok(first);
@@ -527,7 +640,9 @@ pub async fn pay(state: &AppState, order_id: Uuid, means: Remainder, now: Offset
             ensure_open(&order, now)?;
             let figs = figures(&order)?;
             let deferred_check = match (means, order.contact_id) {
-                (Remainder::DeferredAccount, Some(c)) if modes.contains(&PaymentModeType::DeferredAccount) => {
+                (Remainder::DeferredAccount, Some(c))
+                    if modes.contains(&PaymentModeType::DeferredAccount) =>
+                {
                     let tab = state.store.accounting_tab(c).await?;
                     Some(DeferredCheck {
                         allowed: tab.deferred_allowed,
@@ -537,17 +652,21 @@ pub async fn pay(state: &AppState, order_id: Uuid, means: Remainder, now: Offset
                 }
                 _ => None,
             };
-            let remainder = settlement::choose_remainder(figs.amount_due, means, deferred_check.as_ref())
+            let remainder =
+                settlement::choose_remainder(figs.amount_due, means, deferred_check.as_ref())
+                    .map_err(settlement_error)?;
+            let amounts = settlement::commit_amounts(order.total, &figs.applied, remainder)
                 .map_err(settlement_error)?;
-            let amounts = settlement::commit_amounts(order.total, &figs.applied, remainder).map_err(settlement_error)?;
             commit_ops(state, &order, &figs, amounts, now).await
         }
     })
     .await;
     match result {
-        Err(e) if e.code == "insufficient_balance" => Err(settlement_error(SettlementError::DeferredOverMaximum {
-            room: Money::zero(first.currency),
-        })),
+        Err(e) if e.code == "insufficient_balance" => {
+            Err(settlement_error(SettlementError::DeferredOverMaximum {
+                room: Money::zero(first.currency),
+            }))
+        }
         other => other,
     }
 }
@@ -566,23 +685,34 @@ async fn commit_ops(
     let discounts = account(state, order, AccountKind::Discounts, order.institution_id).await?;
     let holds = account(state, order, AccountKind::Holds, order.id).await?;
     for p in order.promos.iter().filter(|p| p.status == HoldStatus::Held) {
-        ops.push(OrderOp::PromoSettle { application_id: p.id, to: HoldStatus::Committed });
+        ops.push(OrderOp::PromoSettle {
+            application_id: p.id,
+            to: HoldStatus::Committed,
+        });
     }
     for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
-        ops.push(OrderOp::LegUpdate { leg_id: leg.id, to: HoldStatus::Committed, amount: leg.amount });
+        ops.push(OrderOp::LegUpdate {
+            leg_id: leg.id,
+            to: HoldStatus::Committed,
+            amount: leg.amount,
+        });
         if leg.kind == LegKind::Voucher {
             let v = state.store.get_voucher(leg.source_id).await?;
             let rest = voucher::forfeited_on_commit(v.reusable, v.balance);
             if rest.is_positive() {
                 let acct = account(state, order, AccountKind::VoucherLiability, v.id).await?;
                 let memo = format!("order {}: single-use voucher closed", order.id);
-                ops.push(OrderOp::Post(postings::forfeit_voucher(acct, sales, rest, &memo).map_err(posting)?));
+                ops.push(OrderOp::Post(
+                    postings::forfeit_voucher(acct, sales, rest, &memo).map_err(posting)?,
+                ));
             }
         }
     }
     let mut deferred = None;
     if amounts.deferred.is_positive() {
-        let contact = order.contact_id.ok_or_else(|| internal("deferred without contact"))?;
+        let contact = order
+            .contact_id
+            .ok_or_else(|| internal("deferred without contact"))?;
         let acct = account(state, order, AccountKind::ContactDeferred, contact).await?;
         ops.push(OrderOp::LegInsert {
             leg_id: Uuid::now_v7(),
@@ -598,7 +728,9 @@ async fn commit_ops(
     let mut issued = Vec::new();
     let mut issued_codes = Vec::new();
     for line in order.lines.iter().filter(|l| l.kind == LineKind::Voucher) {
-        let product_id = line.voucher_product_id.ok_or_else(|| internal("voucher line without product"))?;
+        let product_id = line
+            .voucher_product_id
+            .ok_or_else(|| internal("voucher line without product"))?;
         let product = state.store.get_voucher_product(product_id).await?;
         let face = voucher::face_value(&product.rule, line.unit_amount).map_err(internal)?;
         let expires_at = voucher::expiry(&product.rule, now).map_err(internal)?;
@@ -640,7 +772,9 @@ async fn commit_ops(
         Err(PostingError::ZeroAmount) => {}
         Err(e) => return Err(posting(e)),
     }
-    ops.push(OrderOp::SetStatus { to: OrderStatus::Paid });
+    ops.push(OrderOp::SetStatus {
+        to: OrderStatus::Paid,
+    });
     if let Some(shop) = order.shop_key_id {
         let data = serde_json::json!({
             "order_id": order.id,
@@ -666,7 +800,12 @@ async fn commit_ops(
     Ok(ops)
 }
 
-fn webhook(shop_key_id: Uuid, event_type: &str, data: serde_json::Value, now: OffsetDateTime) -> OrderOp {
+fn webhook(
+    shop_key_id: Uuid,
+    event_type: &str,
+    data: serde_json::Value,
+    now: OffsetDateTime,
+) -> OrderOp {
     let event_id = Uuid::now_v7();
     OrderOp::Webhook {
         shop_key_id,
@@ -678,7 +817,12 @@ fn webhook(shop_key_id: Uuid, event_type: &str, data: serde_json::Value, now: Of
 
 /// Cancels (buyer or shop) or expires (job runner) an unpaid order, releasing everything it
 /// reserved. A closed order is returned as it is when it already has the wanted status.
-pub async fn close(state: &AppState, order_id: Uuid, to: OrderStatus, now: OffsetDateTime) -> Result<Order, ApiError> {
+pub async fn close(
+    state: &AppState,
+    order_id: Uuid,
+    to: OrderStatus,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     with_retries(state, order_id, |order| async move {
         if order.status == to {
             return Ok(Vec::new());
@@ -689,10 +833,22 @@ pub async fn close(state: &AppState, order_id: Uuid, to: OrderStatus, now: Offse
         let mut ops = Vec::new();
         let holds = account(state, &order, AccountKind::Holds, order.id).await?;
         for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
-            release_leg(state, &order, leg, leg.amount, Money::zero(order.currency), holds, &mut ops).await?;
+            release_leg(
+                state,
+                &order,
+                leg,
+                leg.amount,
+                Money::zero(order.currency),
+                holds,
+                &mut ops,
+            )
+            .await?;
         }
         for p in order.promos.iter().filter(|p| p.status == HoldStatus::Held) {
-            ops.push(OrderOp::PromoSettle { application_id: p.id, to: HoldStatus::Released });
+            ops.push(OrderOp::PromoSettle {
+                application_id: p.id,
+                to: HoldStatus::Released,
+            });
         }
         ops.push(OrderOp::SetStatus { to });
         if let Some(shop) = order.shop_key_id {
@@ -705,7 +861,11 @@ pub async fn close(state: &AppState, order_id: Uuid, to: OrderStatus, now: Offse
 }
 
 /// Expires orders whose holds ran out (job runner); returns how many were expired.
-pub async fn expire_due(state: &AppState, now: OffsetDateTime, limit: u32) -> Result<usize, ApiError> {
+pub async fn expire_due(
+    state: &AppState,
+    now: OffsetDateTime,
+    limit: u32,
+) -> Result<usize, ApiError> {
     let ids = state.store.expired_orders(now, limit).await?;
     let mut n = 0;
     for id in ids {

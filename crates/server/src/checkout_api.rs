@@ -100,7 +100,10 @@ async fn summary(state: &AppState, order: &Order) -> ApiResult<CheckoutJson> {
             let in_use = order
                 .legs
                 .iter()
-                .filter(|l| l.kind == guichet_store::LegKind::CreditBalance && l.status == guichet_store::HoldStatus::Held)
+                .filter(|l| {
+                    l.kind == guichet_store::LegKind::CreditBalance
+                        && l.status == guichet_store::HoldStatus::Held
+                })
                 .map(|l| l.amount.amount_minor())
                 .sum::<i64>();
             means.credit_balance = Some(CreditOffer {
@@ -137,7 +140,10 @@ fn to_value<T: Serialize>(v: T) -> Result<serde_json::Value, ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/checkout/{token}", tag = "checkout",
     responses((status = 200, body = CheckoutJson), (status = 404)))]
-pub async fn get(State(state): State<AppState>, ApiPath(token): ApiPath<String>) -> ApiResult<Json<CheckoutJson>> {
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> ApiResult<Json<CheckoutJson>> {
     let order = order_of(&state, &token).await?;
     Ok(Json(summary(&state, &order).await?))
 }
@@ -193,8 +199,16 @@ pub async fn apply_code(
         let by_order = format!("codes:order:{}", order.id);
         let by_ip = format!("codes:ip:{ip}");
         let cfg = &state.config;
-        if state.store.rate_limit_hits(&by_order, CODE_WINDOW_SECONDS, now).await? >= cfg.code_failures_per_order
-            || state.store.rate_limit_hits(&by_ip, CODE_WINDOW_SECONDS, now).await? >= cfg.code_failures_per_ip
+        if state
+            .store
+            .rate_limit_hits(&by_order, CODE_WINDOW_SECONDS, now)
+            .await?
+            >= cfg.code_failures_per_order
+            || state
+                .store
+                .rate_limit_hits(&by_ip, CODE_WINDOW_SECONDS, now)
+                .await?
+                >= cfg.code_failures_per_ip
         {
             return Err(too_many());
         }
@@ -212,8 +226,14 @@ pub async fn apply_code(
             }
             Err(e) => {
                 if e.code == "code_not_applicable" {
-                    state.store.rate_limit_hit(&by_order, CODE_WINDOW_SECONDS, now).await?;
-                    state.store.rate_limit_hit(&by_ip, CODE_WINDOW_SECONDS, now).await?;
+                    state
+                        .store
+                        .rate_limit_hit(&by_order, CODE_WINDOW_SECONDS, now)
+                        .await?;
+                    state
+                        .store
+                        .rate_limit_hit(&by_ip, CODE_WINDOW_SECONDS, now)
+                        .await?;
                     tracing::info!(order = %order.id, %ip, "code refused");
                 }
                 Err(e)
@@ -321,8 +341,17 @@ pub async fn pay(
 
 #[utoipa::path(post, path = "/api/v1/checkout/{token}/cancel", tag = "checkout",
     responses((status = 200, body = CheckoutJson), (status = 404), (status = 409)))]
-pub async fn cancel(State(state): State<AppState>, ApiPath(token): ApiPath<String>) -> ApiResult<Json<CheckoutJson>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> ApiResult<Json<CheckoutJson>> {
     let order = order_of(&state, &token).await?;
-    let order = checkout::close(&state, order.id, OrderStatus::Cancelled, OffsetDateTime::now_utc()).await?;
+    let order = checkout::close(
+        &state,
+        order.id,
+        OrderStatus::Cancelled,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     Ok(Json(summary(&state, &order).await?))
 }

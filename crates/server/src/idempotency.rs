@@ -21,7 +21,9 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let text = value
         .to_str()
         .ok()
-        .filter(|t| !t.is_empty() && t.len() <= KEY_MAX_LEN && t.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|t| {
+            !t.is_empty() && t.len() <= KEY_MAX_LEN && t.chars().all(|c| c.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "Idempotency-Key must be 1 to {KEY_MAX_LEN} visible ASCII characters"
@@ -72,7 +74,11 @@ where
             Err(e) => e.into_response(),
         };
     };
-    match state.store.idempotency_begin(scope, &key, fingerprint).await {
+    match state
+        .store
+        .idempotency_begin(scope, &key, fingerprint)
+        .await
+    {
         Ok(IdempotencyBegin::Started) => {}
         Ok(IdempotencyBegin::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -18,7 +18,11 @@ pub struct JobReport {
 }
 
 /// One pass of every job, with `now` as the clock.
-pub async fn run_once(state: &AppState, client: &reqwest::Client, now: OffsetDateTime) -> JobReport {
+pub async fn run_once(
+    state: &AppState,
+    client: &reqwest::Client,
+    now: OffsetDateTime,
+) -> JobReport {
     let mut report = JobReport::default();
     match checkout::expire_due(state, now, EXPIRY_BATCH).await {
         Ok(n) => report.orders_expired = n,

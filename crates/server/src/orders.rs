@@ -243,17 +243,28 @@ fn parse_url(raw: &str, f: &mut Fields, field: &str) -> Option<String> {
 }
 
 /// Parses and checks an order against the shop's institution; nothing is written on error.
-async fn parse_order(state: &AppState, shop: &Shop, req: CreateOrderRequest) -> ApiResult<NewOrder> {
+async fn parse_order(
+    state: &AppState,
+    shop: &Shop,
+    req: CreateOrderRequest,
+) -> ApiResult<NewOrder> {
     let mut f = Fields::new();
     let pos_id = f.required("point_of_sale", req.point_of_sale);
     let currency = f
         .required("currency", req.currency)
         .and_then(|c| f.check("currency", Currency::from_code(&c)));
-    let language = f.check("language", parse_language(req.language.as_deref().unwrap_or("fr")));
+    let language = f.check(
+        "language",
+        parse_language(req.language.as_deref().unwrap_or("fr")),
+    );
     let lines_req = f.required("lines", req.lines);
     let delivery_req = f.required("delivery", req.delivery);
-    let return_url = req.return_url.and_then(|u| parse_url(&u, &mut f, "return_url"));
-    let cancel_url = req.cancel_url.and_then(|u| parse_url(&u, &mut f, "cancel_url"));
+    let return_url = req
+        .return_url
+        .and_then(|u| parse_url(&u, &mut f, "return_url"));
+    let cancel_url = req
+        .cancel_url
+        .and_then(|u| parse_url(&u, &mut f, "cancel_url"));
     f.finish()?;
     let (Some(pos_id), Some(currency), Some(language), Some(lines_req), Some(delivery_req)) =
         (pos_id, currency, language, lines_req, delivery_req)
@@ -270,7 +281,10 @@ async fn parse_order(state: &AppState, shop: &Shop, req: CreateOrderRequest) -> 
         let quantity = match u32::try_from(l.quantity) {
             Ok(q) if (1..=order::MAX_QUANTITY).contains(&q) => Some(q),
             _ => {
-                f.add(&field("quantity"), format!("must be between 1 and {}", order::MAX_QUANTITY));
+                f.add(
+                    &field("quantity"),
+                    format!("must be between 1 and {}", order::MAX_QUANTITY),
+                );
                 None
             }
         };
@@ -335,7 +349,9 @@ async fn parse_order(state: &AppState, shop: &Shop, req: CreateOrderRequest) -> 
             .filter(|x| x.institution_id == institution)
             .ok_or_else(|| ApiError::not_found("contact"))?;
         if contact.currency != currency {
-            return Err(ApiError::unprocessable("the contact's account is kept in another currency"));
+            return Err(ApiError::unprocessable(
+                "the contact's account is kept in another currency",
+            ));
         }
     }
     let mut f = Fields::new();
@@ -343,9 +359,15 @@ async fn parse_order(state: &AppState, shop: &Shop, req: CreateOrderRequest) -> 
         if let Some(product_id) = line.voucher_product_id {
             match state.store.get_voucher_product(product_id).await {
                 Ok(p) if p.institution_id == institution => {
-                    f.check(&format!("lines[{i}].unit_amount_minor"), voucher::face_value(&p.rule, line.unit_amount));
+                    f.check(
+                        &format!("lines[{i}].unit_amount_minor"),
+                        voucher::face_value(&p.rule, line.unit_amount),
+                    );
                 }
-                _ => f.add(&format!("lines[{i}].voucher_product"), "no such voucher product"),
+                _ => f.add(
+                    &format!("lines[{i}].voucher_product"),
+                    "no such voucher product",
+                ),
             }
         }
     }
@@ -419,7 +441,11 @@ async fn shop_order(state: &AppState, shop: &Shop, id: Uuid) -> ApiResult<Order>
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "shop",
     responses((status = 200, body = OrderJson), (status = 401), (status = 404)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, shop: Shop, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<OrderJson>> {
+pub async fn get(
+    State(state): State<AppState>,
+    shop: Shop,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<OrderJson>> {
     let order = shop_order(&state, &shop, id).await?;
     Ok(Json(OrderJson::build(&state, &order).await?))
 }
@@ -443,9 +469,18 @@ pub async fn cancel(
     let scope = shop_scope(&shop);
     idempotency::run(&state, &scope, key, &fp, || async {
         let order = shop_order(&state, &shop, id).await?;
-        let order = checkout::close(&state, order.id, guichet_store::OrderStatus::Cancelled, OffsetDateTime::now_utc()).await?;
+        let order = checkout::close(
+            &state,
+            order.id,
+            guichet_store::OrderStatus::Cancelled,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
         let json = OrderJson::build(&state, &order).await?;
-        Ok((StatusCode::OK, serde_json::to_value(json).map_err(|_| ApiError::internal())?)) as JsonResult
+        Ok((
+            StatusCode::OK,
+            serde_json::to_value(json).map_err(|_| ApiError::internal())?,
+        )) as JsonResult
     })
     .await
 }

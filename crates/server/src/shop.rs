@@ -21,7 +21,10 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}", get(crate::orders::get))
         .route("/orders/{id}/cancel", post(crate::orders::cancel))
         .route("/checkout/{token}", get(crate::checkout_api::get))
-        .route("/checkout/{token}/codes", post(crate::checkout_api::apply_code))
+        .route(
+            "/checkout/{token}/codes",
+            post(crate::checkout_api::apply_code),
+        )
         .route(
             "/checkout/{token}/codes/{code}",
             axum::routing::delete(crate::checkout_api::remove_code),
@@ -31,7 +34,10 @@ pub fn router() -> Router<AppState> {
             axum::routing::put(crate::checkout_api::set_credit),
         )
         .route("/checkout/{token}/pay", post(crate::checkout_api::pay))
-        .route("/checkout/{token}/cancel", post(crate::checkout_api::cancel))
+        .route(
+            "/checkout/{token}/cancel",
+            post(crate::checkout_api::cancel),
+        )
 }
 
 #[utoipa::path(post, path = "/api/v1/contacts", tag = "shop",

@@ -249,8 +249,7 @@ pub async fn deliver_due(
         return Ok(stats);
     }
     // One endpoint read per shop per batch.
-    let mut endpoints: HashMap<Uuid, Result<Option<Arc<WebhookEndpoint>>, String>> =
-        HashMap::new();
+    let mut endpoints: HashMap<Uuid, Result<Option<Arc<WebhookEndpoint>>, String>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for event in events {
         let endpoint = match endpoints.get(&event.shop_key_id) {
@@ -460,7 +459,8 @@ pub fn parse_endpoint_url(raw: &str) -> Result<String, String> {
 /// A secret given by the admin.
 pub fn parse_secret(raw: &str) -> Result<String, String> {
     let n = raw.chars().count();
-    if !(SECRET_MIN_CHARS..=SECRET_MAX_CHARS).contains(&n) || !raw.chars().all(|c| c.is_ascii_graphic())
+    if !(SECRET_MIN_CHARS..=SECRET_MAX_CHARS).contains(&n)
+        || !raw.chars().all(|c| c.is_ascii_graphic())
     {
         return Err(format!(
             "must be {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} printable ASCII characters without spaces"
@@ -821,7 +821,10 @@ async fn demo_page(State(receiver): State<DemoReceiver>) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -870,10 +873,7 @@ mod tests {
         assert_eq!(verify(SECRET, &header, BODY, T, 300), Ok(()));
         assert_eq!(verify(SECRET, &header, BODY, T + 300, 300), Ok(()));
         assert_eq!(verify(SECRET, &header, BODY, T - 300, 300), Ok(()));
-        assert_eq!(
-            verify(SECRET, &format!(" {header} "), BODY, T, 300),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, &format!(" {header} "), BODY, T, 300), Ok(()));
     }
 
     #[test]
@@ -986,12 +986,7 @@ mod tests {
     fn event_bodies_carry_id_type_time_and_data() {
         let id = Uuid::now_v7();
         let at = time::macros::datetime!(2026-01-02 03:04:05 +01:00);
-        let body = event_body(
-            id,
-            "order.paid",
-            at,
-            serde_json::json!({"order_id": "o1"}),
-        );
+        let body = event_body(id, "order.paid", at, serde_json::json!({"order_id": "o1"}));
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["id"], id.to_string());
         assert_eq!(v["type"], "order.paid");

@@ -206,3 +206,215 @@ pub fn cbweb(institution: &str) -> Value {
         "predetermined": false
     })
 }
+
+/// A shop ready to sell: the tenant's internet point of sale accepts card, voucher, credit
+/// balance and deferred account; a shop key; Karin (credit 15.00 EUR, deferred allowed up to
+/// 200.00 EUR); the promo code NOUVEAUX-VENUS (5 %).
+pub struct ShopFixture {
+    pub t: Tenant,
+    pub key: String,
+    pub shop_key_id: String,
+    pub karin: String,
+}
+
+impl TestApp {
+    pub async fn shop(&self) -> ShopFixture {
+        let t = self.tenant().await;
+        for (code, kind) in [
+            ("CBWEB", "card"),
+            ("BON", "voucher"),
+            ("AVOIR", "credit_balance"),
+            ("COMPTE", "deferred_account"),
+        ] {
+            let mut body = cbweb(&t.institution);
+            body["code"] = json!(code);
+            body["type"] = json!(kind);
+            let mode = self.created("/api/v1/admin/payment-modes", body).await;
+            self.created(
+                &format!("/api/v1/admin/points-of-sale/{}/payment-modes", t.pos),
+                json!({"payment_mode_id": mode["id"]}),
+            )
+            .await;
+        }
+        let created = self
+            .created(
+                "/api/v1/admin/shop-keys",
+                json!({"institution_id": t.institution, "name": "Boutique"}),
+            )
+            .await;
+        let karin = self
+            .created(
+                "/api/v1/admin/contacts",
+                json!({"institution_id": t.institution, "first_name": "Karin", "last_name": "DEU",
+                       "email": "karin.deu@example.org", "deferred_allowed": true, "deferred_max_minor": 20000}),
+            )
+            .await;
+        self.created(
+            &format!("/api/v1/admin/contacts/{}/credit-adjustments", id(&karin)),
+            json!({"amount_minor": 1500, "memo": "Avoir"}),
+        )
+        .await;
+        self.promo(
+            &t.institution,
+            "NOUVEAUX-VENUS",
+            guichet_domain::promo::PromoKind::DiscountCode,
+            500,
+        )
+        .await;
+        ShopFixture {
+            key: created["key"].as_str().unwrap().to_owned(),
+            shop_key_id: id(&created),
+            karin: id(&karin),
+            t,
+        }
+    }
+
+    /// A promo code of `basis_points` on the whole order, straight into the store.
+    pub async fn promo(
+        &self,
+        institution: &str,
+        code: &str,
+        kind: guichet_domain::promo::PromoKind,
+        basis_points: u32,
+    ) {
+        self.store
+            .create_promo_code(
+                institution.parse().unwrap(),
+                &guichet_store::NewPromoCode {
+                    code: code.to_owned(),
+                    label: code.to_owned(),
+                    rule: guichet_domain::promo::PromoRule {
+                        kind,
+                        discount: guichet_domain::promo::Discount::Percent { basis_points },
+                        valid_from: None,
+                        valid_until: None,
+                        channels: Vec::new(),
+                        max_uses_total: None,
+                        max_uses_per_contact: None,
+                        min_order: None,
+                    },
+                    batch_id: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A voucher sold at the counter (funded from cash), reusable or single-use; returns its code.
+    pub async fn voucher(
+        &self,
+        institution: &str,
+        value_minor: i64,
+        expires_in: time::Duration,
+        reusable: bool,
+    ) -> String {
+        use guichet_domain::{AccountKind, Currency, Money};
+        let inst: uuid::Uuid = institution.parse().unwrap();
+        let value = Money::new(value_minor, Currency::EUR);
+        let id = uuid::Uuid::now_v7();
+        let liability = self
+            .store
+            .ledger_account(inst, AccountKind::VoucherLiability, id, Currency::EUR)
+            .await
+            .unwrap();
+        let cash = self
+            .store
+            .ledger_account(inst, AccountKind::Cash, inst, Currency::EUR)
+            .await
+            .unwrap();
+        let funding = guichet_domain::TransactionBuilder::new("voucher_sale", "test voucher")
+            .debit(cash.id, cash.kind, value)
+            .credit(liability.id, liability.kind, value)
+            .build()
+            .unwrap();
+        let mut random = [0u8; 10];
+        getrandom::fill(&mut random).unwrap();
+        let code = guichet_domain::voucher::VoucherCode::generate(random);
+        self.store
+            .issue_voucher(
+                &guichet_store::NewVoucher {
+                    id,
+                    institution_id: inst,
+                    code: code.as_str().to_owned(),
+                    product_id: None,
+                    face_value: value,
+                    reusable,
+                    expires_at: time::OffsetDateTime::now_utc() + expires_in,
+                    issued_order_id: None,
+                },
+                &funding,
+            )
+            .await
+            .unwrap();
+        code.as_str().to_owned()
+    }
+
+    /// An order of one ticket line of `amount_minor` EUR (plus delivery fee 0); returns the
+    /// creation response and the checkout token.
+    pub async fn order(
+        &self,
+        shop: &ShopFixture,
+        contact: Option<&str>,
+        amount_minor: i64,
+    ) -> (Value, String) {
+        let body = json!({
+            "point_of_sale": shop.t.pos,
+            "contact": contact,
+            "currency": "EUR",
+            "language": "fr",
+            "lines": [{"kind": "ticket", "label": "Le Misanthrope", "quantity": 1, "unit_amount_minor": amount_minor,
+                       "event": {"id": "EV-1", "name": "Le Misanthrope", "starts_at": "2026-12-24T20:00:00+01:00"}}],
+            "delivery": {"mode": "Électronique", "delay": "Immédiat", "fee_minor": 0}
+        });
+        let (status, created) = self
+            .call(Method::POST, "/api/v1/orders", Some(&shop.key), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let token = created["checkout_token"].as_str().unwrap().to_owned();
+        (created, token)
+    }
+
+    /// A checkout call: `suffix` after `/api/v1/checkout/{token}`.
+    pub async fn checkout(
+        &self,
+        token: &str,
+        method: Method,
+        suffix: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(
+            method,
+            &format!("/api/v1/checkout/{token}{suffix}"),
+            None,
+            body,
+        )
+        .await
+    }
+
+    pub async fn accounting(&self, contact: &str) -> Value {
+        let (status, c) = self
+            .admin_get(&format!("/api/v1/admin/contacts/{contact}"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        c["accounting"].clone()
+    }
+
+    pub async fn voucher_balance(&self, code: &str) -> i64 {
+        self.store
+            .voucher_by_code(code)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance
+            .amount_minor()
+    }
+
+    pub async fn audit_clean(&self) {
+        let report = self.store.audit().await.unwrap();
+        assert!(
+            report.differences.is_empty(),
+            "audit: {:?}",
+            report.differences
+        );
+    }
+}

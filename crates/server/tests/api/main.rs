@@ -6,3 +6,4 @@ mod contacts;
 mod helpers;
 mod payment_modes;
 mod platform;
+mod settlement;
