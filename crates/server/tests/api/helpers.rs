@@ -74,9 +74,10 @@ impl TestApp {
             config: Arc::new(ServerConfig::new(base.clone())),
         };
         tokio::spawn(async move {
-            axum::serve(listener, guichet_server::router(state))
-                .await
-                .unwrap();
+            // As in `guichet serve`: handlers see the client's address (rate limits).
+            let app = guichet_server::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app).await.unwrap();
         });
         let hash = guichet_server::auth::hash_password(ADMIN_PASSWORD).unwrap();
         store

@@ -697,3 +697,27 @@ async fn vouchers_bought_are_issued_when_the_order_is_paid(app: TestApp) {
     app.audit_clean().await;
 }
 on_both!(vouchers_bought_are_issued_when_the_order_is_paid);
+
+async fn failed_code_attempts_are_rate_limited(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, token) = app.order(&shop, None, 3600).await;
+    let limit = guichet_server::ServerConfig::new("x").code_failures_per_order;
+    for i in 0..limit {
+        let (status, _) = app
+            .checkout(&token, Method::POST, "/codes", Some(json!({"code": format!("GUESS-{i}")})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (status, body) = app
+        .checkout(&token, Method::POST, "/codes", Some(json!({"code": "NOUVEAUX-VENUS"})))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even a valid code waits: {body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    // Another order is not blocked by this one's failures.
+    let (_, other) = app.order(&shop, None, 3600).await;
+    let (status, _) = app
+        .checkout(&other, Method::POST, "/codes", Some(json!({"code": "NOUVEAUX-VENUS"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+on_both!(failed_code_attempts_are_rate_limited);
