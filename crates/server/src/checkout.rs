@@ -33,6 +33,21 @@ pub struct Figures {
     pub amount_due: Money,
 }
 
+/// How much more may go on a contact's deferred account (0 when it is not allowed).
+pub fn deferred_room(tab: &guichet_store::AccountingTab) -> Money {
+    let zero = Money::zero(tab.deferred_max.currency());
+    if !tab.deferred_allowed {
+        return zero;
+    }
+    DeferredCheck {
+        allowed: true,
+        balance: tab.deferred_balance,
+        max: tab.deferred_max,
+    }
+    .room()
+    .unwrap_or(zero)
+}
+
 /// Live legs and codes: held while awaiting payment, committed once paid.
 fn in_force(status: HoldStatus) -> bool {
     status != HoldStatus::Released
@@ -662,10 +677,13 @@ pub async fn pay(
     })
     .await;
     match result {
+        // Another purchase took the room between our check and the ledger's guard.
         Err(e) if e.code == "insufficient_balance" => {
-            Err(settlement_error(SettlementError::DeferredOverMaximum {
-                room: Money::zero(first.currency),
-            }))
+            let room = match first.contact_id {
+                Some(c) => deferred_room(&state.store.accounting_tab(c).await?),
+                None => Money::zero(first.currency),
+            };
+            Err(settlement_error(SettlementError::DeferredOverMaximum { room }))
         }
         other => other,
     }

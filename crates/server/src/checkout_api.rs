@@ -112,15 +112,7 @@ async fn summary(state: &AppState, order: &Order) -> ApiResult<CheckoutJson> {
             });
         }
         if modes.contains(&PaymentModeType::DeferredAccount) {
-            let room = if tab.deferred_allowed {
-                tab.deferred_max
-                    .checked_sub(tab.deferred_balance)
-                    .ok()
-                    .filter(|m| !m.is_negative())
-                    .unwrap_or(Money::zero(tab.deferred_max.currency()))
-            } else {
-                Money::zero(tab.deferred_max.currency())
-            };
+            let room = checkout::deferred_room(&tab);
             means.deferred_account = Some(DeferredOffer {
                 allowed: tab.deferred_allowed,
                 room: room.into(),

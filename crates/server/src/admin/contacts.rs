@@ -33,15 +33,7 @@ pub struct AccountingJson {
 
 impl From<AccountingTab> for AccountingJson {
     fn from(t: AccountingTab) -> Self {
-        let room = if t.deferred_allowed {
-            t.deferred_max
-                .checked_sub(t.deferred_balance)
-                .ok()
-                .filter(|m| !m.is_negative())
-                .unwrap_or(Money::zero(t.deferred_max.currency()))
-        } else {
-            Money::zero(t.deferred_max.currency())
-        };
+        let room = crate::checkout::deferred_room(&t);
         Self {
             credit_balance: t.credit_balance.into(),
             deferred_allowed: t.deferred_allowed,
