@@ -126,6 +126,16 @@ async fn summary(state: &AppState, order: &Order) -> ApiResult<CheckoutJson> {
     })
 }
 
+/// The checkout's order and the request's idempotency key, for the money-moving calls.
+async fn order_and_key(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+) -> ApiResult<(Order, Option<String>)> {
+    let order = order_of(state, token).await?;
+    Ok((order, idempotency::key_of(headers)?))
+}
+
 fn to_value<T: Serialize>(v: T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(v).map_err(|_| ApiError::internal())
 }
@@ -175,12 +185,8 @@ pub async fn apply_code(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let order = match order_of(&state, &token).await {
-        Ok(o) => o,
-        Err(e) => return axum::response::IntoResponse::into_response(e),
-    };
-    let key = match idempotency::key_of(&headers) {
-        Ok(k) => k,
+    let (order, key) = match order_and_key(&state, &token, &headers).await {
+        Ok(x) => x,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
     let fp = idempotency::fingerprint(&method, "/api/v1/checkout/-/codes", &body);
@@ -294,12 +300,8 @@ pub async fn pay(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let order = match order_of(&state, &token).await {
-        Ok(o) => o,
-        Err(e) => return axum::response::IntoResponse::into_response(e),
-    };
-    let key = match idempotency::key_of(&headers) {
-        Ok(k) => k,
+    let (order, key) = match order_and_key(&state, &token, &headers).await {
+        Ok(x) => x,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
     let fp = idempotency::fingerprint(&method, "/api/v1/checkout/-/pay", &body);
