@@ -683,7 +683,9 @@ pub async fn pay(
                 Some(c) => deferred_room(&state.store.accounting_tab(c).await?),
                 None => Money::zero(first.currency),
             };
-            Err(settlement_error(SettlementError::DeferredOverMaximum { room }))
+            Err(settlement_error(SettlementError::DeferredOverMaximum {
+                room,
+            }))
         }
         other => other,
     }

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/api/openapi.json`, generated from the handlers' own
 //! annotations so it cannot drift from the routes.
 
-use crate::admin::{access, contacts, payment_modes, payment_system, structure};
+use crate::admin::{access, catalogue, contacts, payment_modes, payment_system, structure};
 use axum::response::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -54,6 +54,19 @@ use utoipa::{Modify, OpenApi};
         contacts::history,
         contacts::adjust_credit,
         contacts::audit,
+        catalogue::settle_deferred,
+        catalogue::list_promo_codes,
+        catalogue::create_promo_code,
+        catalogue::get_promo_code,
+        catalogue::deactivate_promo_code,
+        catalogue::activate_promo_code,
+        catalogue::generate_coupons,
+        catalogue::import_coupons,
+        catalogue::list_voucher_products,
+        catalogue::create_voucher_product,
+        catalogue::get_voucher_product,
+        catalogue::list_vouchers,
+        catalogue::get_voucher,
         crate::shop::create_contact,
         crate::shop::get_contact,
         crate::orders::create,

@@ -273,19 +273,31 @@ pub async fn deliver_due(
         tasks.spawn(async move { attempt(&store, &client, event, endpoint, now).await });
     }
     while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(Outcome::Delivered)) => stats.delivered += 1,
-            Ok(Ok(Outcome::Retrying)) => stats.retrying += 1,
-            Ok(Ok(Outcome::Failed)) => stats.failed += 1,
+        let outcome = match joined {
+            Ok(Ok(Outcome::Delivered)) => {
+                stats.delivered += 1;
+                "delivered"
+            }
+            Ok(Ok(Outcome::Retrying)) => {
+                stats.retrying += 1;
+                "retrying"
+            }
+            Ok(Ok(Outcome::Failed)) => {
+                stats.failed += 1;
+                "failed"
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "webhook attempt could not be recorded");
                 stats.errors += 1;
+                "error"
             }
             Err(e) => {
                 tracing::error!(error = %e, "webhook delivery task ended abnormally");
                 stats.errors += 1;
+                "error"
             }
-        }
+        };
+        metrics::counter!("guichet_webhook_attempts_total", "outcome" => outcome).increment(1);
     }
     Ok(stats)
 }
@@ -649,6 +661,11 @@ impl DemoReceiver {
             secret: Arc::new(secret),
             received: Arc::new(Mutex::new(VecDeque::with_capacity(DEMO_RECEIVED_MAX))),
         }
+    }
+
+    /// A receiver with a fresh random secret.
+    pub fn with_random_secret() -> Result<Self, ApiError> {
+        Ok(Self::new(Secret::new(generate_secret()?)))
     }
 
     /// The secret to configure on the demo shop key's endpoint.

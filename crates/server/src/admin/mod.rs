@@ -2,6 +2,7 @@
 //! of any role; changing configuration, users and keys needs the `admin` role.
 
 pub mod access;
+pub mod catalogue;
 pub mod contacts;
 pub mod payment_modes;
 pub mod payment_system;
@@ -82,6 +83,35 @@ pub fn router() -> Router<AppState> {
             "/contacts/{id}/credit-adjustments",
             post(contacts::adjust_credit),
         )
+        .route(
+            "/contacts/{id}/deferred-settlements",
+            post(catalogue::settle_deferred),
+        )
+        .route(
+            "/promo-codes",
+            get(catalogue::list_promo_codes).post(catalogue::create_promo_code),
+        )
+        .route("/promo-codes/coupons", post(catalogue::generate_coupons))
+        .route("/promo-codes/import", post(catalogue::import_coupons))
+        .route("/promo-codes/{id}", get(catalogue::get_promo_code))
+        .route(
+            "/promo-codes/{id}/deactivate",
+            post(catalogue::deactivate_promo_code),
+        )
+        .route(
+            "/promo-codes/{id}/activate",
+            post(catalogue::activate_promo_code),
+        )
+        .route(
+            "/voucher-products",
+            get(catalogue::list_voucher_products).post(catalogue::create_voucher_product),
+        )
+        .route(
+            "/voucher-products/{id}",
+            get(catalogue::get_voucher_product),
+        )
+        .route("/vouchers", get(catalogue::list_vouchers))
+        .route("/vouchers/{id}", get(catalogue::get_voucher))
         .route("/audit", get(contacts::audit))
 }
 

@@ -419,3 +419,269 @@ impl TestApp {
         );
     }
 }
+
+// ---- concurrency proofs and property tests ----
+
+/// [`on_both!`] with a tweaked server configuration: `$tweak` is a `FnOnce(&mut ServerConfig)`.
+#[macro_export]
+macro_rules! on_both_with {
+    ($name:ident, $tweak:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::sqlite_with($tweak).await;
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::postgres_with($tweak).await else {
+                    return;
+                };
+                super::$name(app).await;
+            }
+        }
+    };
+}
+
+/// [`on_both_with!`] for concurrency proofs: `$name` takes the app and a second instance to
+/// send half of the requests to (on PostgreSQL another server on the same database, with its
+/// own connection pool; on SQLite, embedded in one process, the same instance).
+#[macro_export]
+macro_rules! on_both_instances {
+    ($name:ident, $tweak:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::sqlite_with($tweak).await;
+                let peer = app.http();
+                super::$name(app, peer).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some((app, peer)) = $crate::helpers::TestApp::postgres_pair_with($tweak).await
+                else {
+                    return;
+                };
+                super::$name(app, peer).await;
+            }
+        }
+    };
+}
+
+/// The configuration as it is (for [`on_both_instances!`]).
+pub fn default_config(_: &mut ServerConfig) {}
+
+/// Code attempts from one address are limited; tests that fire hundreds of refused codes from
+/// 127.0.0.1 on purpose raise the limits.
+pub fn lenient_code_limits(cfg: &mut ServerConfig) {
+    cfg.code_failures_per_order = 100_000;
+    cfg.code_failures_per_ip = 100_000;
+}
+
+impl TestApp {
+    pub async fn sqlite_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestApp {
+        let (store, guard) = guichet_store::testing::fresh_sqlite().await;
+        Self::start_with(store, Some(Box::new(guard)), tweak).await
+    }
+
+    pub async fn postgres_with(tweak: impl FnOnce(&mut ServerConfig)) -> Option<TestApp> {
+        let Some(base) = guichet_store::testing::pg_url() else {
+            assert!(
+                std::env::var("GUICHET_REQUIRE_PG").as_deref() != Ok("1"),
+                "GUICHET_REQUIRE_PG=1 but GUICHET_TEST_PG_URL is not set"
+            );
+            eprintln!("PostgreSQL API test SKIPPED: GUICHET_TEST_PG_URL not set");
+            return None;
+        };
+        let store = guichet_store::testing::fresh_pg(&base).await;
+        Some(Self::start_with(store, None, tweak).await)
+    }
+
+    /// [`TestApp::start`] with `tweak` applied to the server's configuration.
+    async fn start_with(
+        store: DynStore,
+        guard: Option<Box<dyn std::any::Any + Send>>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> TestApp {
+        let base = serve_instance(store.clone(), tweak).await;
+        let hash = guichet_server::auth::hash_password(ADMIN_PASSWORD).unwrap();
+        store
+            .create_user("admin", &hash, Role::Admin)
+            .await
+            .unwrap();
+        let mut app = TestApp {
+            base,
+            store,
+            client: reqwest::Client::new(),
+            admin: String::new(),
+            _guard: guard,
+        };
+        app.admin = app.login("admin", ADMIN_PASSWORD).await;
+        app
+    }
+
+    /// Two server instances on one fresh PostgreSQL database, as PROOFS.md runs its concurrency
+    /// proofs: this app, and a second instance with its own store (its own connection pool)
+    /// and router, reached through the returned handle. Only the database is shared.
+    pub async fn postgres_pair_with(tweak: impl Fn(&mut ServerConfig)) -> Option<(TestApp, Http)> {
+        let Some(base) = guichet_store::testing::pg_url() else {
+            assert!(
+                std::env::var("GUICHET_REQUIRE_PG").as_deref() != Ok("1"),
+                "GUICHET_REQUIRE_PG=1 but GUICHET_TEST_PG_URL is not set"
+            );
+            eprintln!("PostgreSQL API test SKIPPED: GUICHET_TEST_PG_URL not set");
+            return None;
+        };
+        let (store, url) = guichet_store::testing::fresh_pg_with_url(&base).await;
+        let app = Self::start_with(store, None, &tweak).await;
+        let second = guichet_store::testing::connect_migrated(&url).await;
+        let peer = Http {
+            base: serve_instance(second, &tweak).await,
+            client: reqwest::Client::new(),
+        };
+        Some((app, peer))
+    }
+
+    /// An application state on this app's store (default configuration), to call the server's
+    /// functions directly (the job runner's `expire_due`, for instance).
+    pub fn state(&self) -> AppState {
+        AppState {
+            store: self.store.clone(),
+            config: Arc::new(ServerConfig::new(self.base.clone())),
+        }
+    }
+
+    /// A cheap, `'static` handle on the HTTP client, for requests spawned as tasks.
+    pub fn http(&self) -> Http {
+        Http {
+            base: self.base.clone(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// Serves the router on `store` on a new port (with the client's address, as in production);
+/// returns its base URL.
+async fn serve_instance(store: DynStore, tweak: impl FnOnce(&mut ServerConfig)) -> String {
+    guichet_server::telemetry::init();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = ServerConfig::new(base.clone());
+    tweak(&mut config);
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+    };
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            guichet_server::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    base
+}
+
+/// The base URL and a shared client (its pool serves every spawned request).
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// A response as received: the raw body (to compare replays byte for byte) and its JSON.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub text: String,
+    pub json: Value,
+    /// The `Idempotent-Replayed: true` header.
+    pub replayed: bool,
+}
+
+impl Reply {
+    /// The error code of an error body (`""` otherwise).
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The body of [`TestApp::order`]: one ticket line of `amount_minor` EUR, electronic delivery.
+pub fn order_body(shop: &ShopFixture, contact: Option<&str>, amount_minor: i64) -> Value {
+    json!({
+        "point_of_sale": shop.t.pos,
+        "contact": contact,
+        "currency": "EUR",
+        "language": "fr",
+        "lines": [{"kind": "ticket", "label": "Le Misanthrope", "quantity": 1, "unit_amount_minor": amount_minor,
+                   "event": {"id": "EV-1", "name": "Le Misanthrope", "starts_at": "2026-12-24T20:00:00+01:00"}}],
+        "delivery": {"mode": "Électronique", "delay": "Immédiat", "fee_minor": 0}
+    })
+}
+
+impl Http {
+    /// One request, with an optional bearer token and `Idempotency-Key`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status();
+        let replayed = resp
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let text = resp
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"));
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            text,
+            json,
+            replayed,
+        }
+    }
+
+    /// Creates an order through the shop API ([`order_body`]); returns its id and checkout token.
+    pub async fn order(&self, shop_key: &str, body: Value) -> (String, String) {
+        let r = self
+            .send(
+                Method::POST,
+                "/api/v1/orders",
+                Some(shop_key),
+                None,
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            id(&r.json),
+            r.json["checkout_token"].as_str().unwrap().to_owned(),
+        )
+    }
+}

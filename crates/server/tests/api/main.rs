@@ -2,8 +2,12 @@
 //! always, PostgreSQL when `GUICHET_TEST_PG_URL` is set (CI sets it and `GUICHET_REQUIRE_PG=1`).
 
 mod admin_access;
+mod catalogue;
+mod concurrency;
 mod contacts;
 mod helpers;
 mod payment_modes;
 mod platform;
 mod settlement;
+mod settlement_props;
+mod webhooks;

@@ -704,19 +704,38 @@ async fn failed_code_attempts_are_rate_limited(app: TestApp) {
     let limit = guichet_server::ServerConfig::new("x").code_failures_per_order;
     for i in 0..limit {
         let (status, _) = app
-            .checkout(&token, Method::POST, "/codes", Some(json!({"code": format!("GUESS-{i}")})))
+            .checkout(
+                &token,
+                Method::POST,
+                "/codes",
+                Some(json!({"code": format!("GUESS-{i}")})),
+            )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let (status, body) = app
-        .checkout(&token, Method::POST, "/codes", Some(json!({"code": "NOUVEAUX-VENUS"})))
+        .checkout(
+            &token,
+            Method::POST,
+            "/codes",
+            Some(json!({"code": "NOUVEAUX-VENUS"})),
+        )
         .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even a valid code waits: {body}");
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even a valid code waits: {body}"
+    );
     assert_eq!(body["error"]["code"], "too_many_attempts");
     // Another order is not blocked by this one's failures.
     let (_, other) = app.order(&shop, None, 3600).await;
     let (status, _) = app
-        .checkout(&other, Method::POST, "/codes", Some(json!({"code": "NOUVEAUX-VENUS"})))
+        .checkout(
+            &other,
+            Method::POST,
+            "/codes",
+            Some(json!({"code": "NOUVEAUX-VENUS"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 }
