@@ -58,6 +58,17 @@ impl ServerConfig {
     }
 }
 
+/// Outgoing HTTPS (shop webhooks, providers) uses rustls with the *ring* provider, the one sqlx
+/// already links (one crypto provider per binary); certificates are checked against the
+/// system's trust store. Idempotent: the first call installs it.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a provider is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Request bodies above this are refused before they are read.
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
 /// No request may hold a connection longer than this.

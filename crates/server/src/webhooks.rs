@@ -218,6 +218,7 @@ pub fn backoff(attempts: i32) -> time::Duration {
 /// The client the worker sends with: no redirects (a shop endpoint answers itself; following
 /// a redirect would send the signed body somewhere else), bounded time.
 pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    crate::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(DELIVERY_TIMEOUT)
@@ -851,6 +852,13 @@ mod tests {
 
     const SECRET: &str = "whsec_test-secret";
     const BODY: &[u8] = br#"{"id":"e1","type":"order.paid"}"#;
+
+    #[test]
+    fn the_client_can_speak_https() {
+        // reqwest is built without a default crypto provider: this fails if none is installed.
+        assert!(http_client().is_ok());
+        assert!(http_client().is_ok(), "installing twice is harmless");
+    }
     const T: i64 = 1_767_225_600;
 
     #[test]

@@ -566,6 +566,7 @@ impl TestApp {
 /// returns its base URL.
 async fn serve_instance(store: DynStore, tweak: impl FnOnce(&mut ServerConfig)) -> String {
     guichet_server::telemetry::init();
+    guichet_server::install_tls_provider();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = ServerConfig::new(base.clone());
