@@ -164,6 +164,7 @@ impl DbArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log_format);
+    guichet_server::install_tls_provider();
     match run(cli.command).await {
         Ok(code) => code,
         Err(e) => {

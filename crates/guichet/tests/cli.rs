@@ -242,6 +242,8 @@ fn migration_files(backend: &str) -> usize {
 // ---------------------------------------------------------------------------------------------
 
 fn http() -> reqwest::Client {
+    // reqwest runs on rustls without a built-in provider: Guichet installs ring.
+    guichet_server::install_tls_provider();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))

@@ -237,6 +237,13 @@ where
                 tokio::task::yield_now().await;
                 continue;
             }
+            // A balance moved under us (another order spent the voucher or the credit, or
+            // filled the deferred account): decide again on fresh figures, so the answer is
+            // the domain's, not the guard's.
+            Err(StoreError::Bounds { .. }) => {
+                tokio::task::yield_now().await;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -461,14 +461,46 @@ macro_rules! sql_store {
         }
 
         impl $Name {
-            async fn complete_order(&self, row: &DbRow) -> Result<Order> {
+            /// Reads an order with its codes and legs in one snapshot: a reader never sees the
+            /// row before a change and its legs after it.
+            async fn read_order(&self, sql: &'static str, key: OrderKey<'_>) -> Result<Order> {
+                let mut tx = self.read.begin().await?;
+                if BACKEND == Backend::Postgres {
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let query = sqlx::query(sql);
+                let query = match key {
+                    OrderKey::Id(id) => query.bind(id),
+                    OrderKey::TokenHash(hash) => query.bind(hash.to_owned()),
+                };
+                let row = query
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound("order"))?;
+                let order = complete_order(&mut tx, &row).await?;
+                tx.commit().await?;
+                Ok(order)
+            }
+        }
+
+        enum OrderKey<'a> {
+            Id(Uuid),
+            TokenHash(&'a str),
+        }
+
+        async fn complete_order(
+            conn: &mut <$DB as sqlx::Database>::Connection,
+            row: &DbRow,
+        ) -> Result<Order> {
                 let id: Uuid = row.try_get("id")?;
                 let currency = currency(row.try_get("currency")?)?;
                 let promo_rows = sqlx::query(
                     "SELECT a.id, a.promo_code_id, a.position, a.status, p.code, p.label, p.rule FROM promo_applications a JOIN promo_codes p ON p.id = a.promo_code_id WHERE a.order_id = $1 ORDER BY a.position, a.created_at, a.id",
                 )
                 .bind(id)
-                .fetch_all(&self.read)
+                .fetch_all(&mut *conn)
                 .await?;
                 let mut promos = Vec::with_capacity(promo_rows.len());
                 for r in &promo_rows {
@@ -487,7 +519,7 @@ macro_rules! sql_store {
                     "SELECT * FROM order_legs WHERE order_id = $1 ORDER BY created_at, id",
                 )
                 .bind(id)
-                .fetch_all(&self.read)
+                .fetch_all(&mut *conn)
                 .await?;
                 let mut legs = Vec::with_capacity(leg_rows.len());
                 for r in &leg_rows {
@@ -528,6 +560,8 @@ macro_rules! sql_store {
                     legs,
                 })
             }
+
+        impl $Name {
 
             async fn rate_limit_hits_on(
                 &self,
@@ -1567,21 +1601,15 @@ macro_rules! sql_store {
             }
 
             async fn get_order(&self, id: Uuid) -> Result<Order> {
-                let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .ok_or(StoreError::NotFound("order"))?;
-                self.complete_order(&row).await
+                self.read_order("SELECT * FROM orders WHERE id = $1", OrderKey::Id(id)).await
             }
 
             async fn order_by_token_hash(&self, token_hash: &str) -> Result<Order> {
-                let row = sqlx::query("SELECT * FROM orders WHERE checkout_token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .ok_or(StoreError::NotFound("order"))?;
-                self.complete_order(&row).await
+                self.read_order(
+                    "SELECT * FROM orders WHERE checkout_token_hash = $1",
+                    OrderKey::TokenHash(token_hash),
+                )
+                .await
             }
 
             async fn apply_order_ops(

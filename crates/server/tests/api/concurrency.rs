@@ -677,7 +677,7 @@ async fn pay_cancel_and_expire_race(app: TestApp, peer: Http) {
     let shop_key = Arc::new(shop.key.clone());
     let started = Instant::now();
     let expiry = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let later = time::OffsetDateTime::now_utc() + time::Duration::days(1);
         guichet_server::checkout::expire_due(&state, later, 1000)
             .await

@@ -67,6 +67,7 @@ impl TestApp {
 
     async fn start(store: DynStore, guard: Option<Box<dyn std::any::Any + Send>>) -> TestApp {
         guichet_server::telemetry::init();
+        guichet_server::install_tls_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState {
