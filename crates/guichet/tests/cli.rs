@@ -383,6 +383,25 @@ async fn demo_serves_health_login_and_the_four_payment_modes() {
     ] {
         assert!(info.get(key).is_some(), "demo.json lacks {key}: {info:#}");
     }
+    // The settlement seeds (issue 3): promo code, a 20.00 EUR voucher, events in 2, 20, 100 days.
+    assert_eq!(info["promo_codes"]["nouveaux_venus"], "NOUVEAUX-VENUS");
+    assert_eq!(info["vouchers"][0]["balance_minor"], 2000);
+    assert_eq!(info["vouchers"][0]["code"].as_str().map(str::len), Some(19));
+    let events = info["events"].as_array().expect("events");
+    assert_eq!(events.len(), 3);
+    let now = time::OffsetDateTime::now_utc();
+    for (event, days) in events.iter().zip([2, 20, 100]) {
+        let at = time::OffsetDateTime::parse(
+            event["starts_at"].as_str().expect("starts_at"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("RFC 3339");
+        let ahead = (at - now).whole_days();
+        assert!(
+            (days - 1..=days).contains(&ahead),
+            "{event} is {ahead} days ahead, not {days}"
+        );
+    }
     let base = str_field(&info, "/base_url").to_owned();
     assert!(
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
@@ -558,6 +577,99 @@ async fn demo_serves_health_login_and_the_four_payment_modes() {
             .get("paths")
             .and_then(Value::as_object)
             .map(|p| p.keys().collect::<Vec<_>>())
+    );
+
+    // The seed's checkout against the running demo, as the README walks through it: the shop
+    // creates 36.00, the buyer applies NOUVEAUX-VENUS, the demo voucher, 10.00 of credit, and
+    // pays the rest on the deferred account; the demo's receiver page then shows order.paid.
+    let key = str_field(&info, "/shop_api_key").to_owned();
+    let send = |method: reqwest::Method, path: String, bearer: Option<String>, body: Value| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let mut req = client.request(method, url).json(&body);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, order) = send(
+        reqwest::Method::POST,
+        "/api/v1/orders".to_owned(),
+        Some(key),
+        json!({
+            "point_of_sale": info["points_of_sale"]["internet"],
+            "contact": info["contacts"]["karin"],
+            "currency": "EUR",
+            "lines": [{"kind": "ticket", "label": "Le Misanthrope", "quantity": 2, "unit_amount_minor": 1800,
+                       "event": info["events"][0]}],
+            "delivery": {"mode": "Électronique", "delay": "Immédiat", "fee_minor": 0}
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{order:#}");
+    let t = str_field(&order, "/checkout_token").to_owned();
+    let steps = [
+        (
+            reqwest::Method::POST,
+            "/codes",
+            json!({"code": "NOUVEAUX-VENUS"}),
+            "/checkout/order/amount_due_minor",
+            3420,
+        ),
+        (
+            reqwest::Method::POST,
+            "/codes",
+            json!({"code": info["vouchers"][0]["code"]}),
+            "/checkout/order/amount_due_minor",
+            1420,
+        ),
+        (
+            reqwest::Method::PUT,
+            "/credit-balance",
+            json!({"amount_minor": 1000}),
+            "/order/amount_due_minor",
+            420,
+        ),
+        (
+            reqwest::Method::POST,
+            "/pay",
+            json!({"means": "deferred_account", "accept_terms": true}),
+            "/order/amount_due_minor",
+            0,
+        ),
+    ];
+    for (method, suffix, body, pointer, due) in steps {
+        let (status, out) = send(method, format!("/api/v1/checkout/{t}{suffix}"), None, body).await;
+        assert_eq!(status, 200, "{suffix}: {out:#}");
+        assert_eq!(i64_field(&out, pointer), due, "{suffix}: {out:#}");
+    }
+    // The demo's job runner delivers the webhook within a few seconds.
+    let mut page = String::new();
+    for _ in 0..150 {
+        page = client
+            .get(format!("{base}/demo/webhook-receiver"))
+            .send()
+            .await
+            .expect("receiver page")
+            .text()
+            .await
+            .expect("page text");
+        if page.contains("order.paid") {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(
+        page.contains("order.paid"),
+        "the receiver page shows no order.paid:\n{page}"
+    );
+    assert!(
+        page.contains("class=\"yes\"") && !page.contains("class=\"no\""),
+        "the delivery's signature must verify:\n{page}"
     );
 }
 
