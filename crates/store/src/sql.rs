@@ -87,6 +87,10 @@ fn limits_of(fields: &PaymentModeFields) -> Result<(Option<String>, Option<i64>,
     ))
 }
 
+/// After this long a `running` idempotency key belongs to a request that died (see
+/// `idempotency_begin`).
+const STALE_RUNNING_SECONDS: i64 = 300;
+
 fn webhook_aad(shop_key_id: Uuid) -> Vec<u8> {
     format!("guichet:shop_webhook:{shop_key_id}").into_bytes()
 }
@@ -2059,6 +2063,23 @@ macro_rules! sql_store {
                 }
                 let state: String = row.try_get("state")?;
                 if state != "done" {
+                    // A request that has "run" for longer than any request may (the server
+                    // times requests out after 60 s) died with its process: this one takes the
+                    // key over. Every change a request makes is one atomic transaction, so the
+                    // rerun finds either nothing done or the finished state.
+                    let stale_before = now() - time::Duration::seconds(STALE_RUNNING_SECONDS);
+                    let taken = sqlx::query(
+                        "UPDATE idempotency_keys SET created_at = $3 WHERE scope = $1 AND idem_key = $2 AND state = 'running' AND created_at < $4",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .bind(ts(now()))
+                    .bind(ts(stale_before))
+                    .execute(&self.write)
+                    .await?;
+                    if taken.rows_affected() == 1 {
+                        return Ok(IdempotencyBegin::Started);
+                    }
                     return Ok(IdempotencyBegin::InProgress);
                 }
                 let status: Option<i32> = row.try_get("response_status")?;

@@ -259,6 +259,7 @@ conformance! {
     session_expiry_subsecond => sqlite_session_expiry_subsecond, pg_session_expiry_subsecond;
     session_expiry_offset => sqlite_session_expiry_offset, pg_session_expiry_offset;
     shop_keys => sqlite_shop_keys, pg_shop_keys;
+    idempotency_keys => sqlite_idempotency_keys, pg_idempotency_keys;
 }
 
 /// `assert!(matches!(..))` that shows what came instead.
@@ -1602,6 +1603,63 @@ async fn session_expiry_offset(db: &TestDb) {
         session_user_at(db, "utc", (expires + Duration::hours(1)).to_offset(paris)).await,
         None,
         "expired one hour after expiry (asked in UTC+02:00)"
+    );
+}
+
+async fn idempotency_keys(db: &TestDb) {
+    use guichet_store::IdempotencyBegin as B;
+    let store = &db.store;
+    assert_eq!(
+        store.idempotency_begin("shop:a", "k1", "h1").await.unwrap(),
+        B::Started
+    );
+    assert_eq!(
+        store.idempotency_begin("shop:a", "k1", "h1").await.unwrap(),
+        B::InProgress
+    );
+    assert_eq!(
+        store.idempotency_begin("shop:a", "k1", "h2").await.unwrap(),
+        B::Mismatch
+    );
+    assert_eq!(
+        store.idempotency_begin("shop:b", "k1", "h2").await.unwrap(),
+        B::Started,
+        "scopes are apart"
+    );
+    store
+        .idempotency_finish("shop:a", "k1", 201, "{\"id\":1}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idempotency_begin("shop:a", "k1", "h1").await.unwrap(),
+        B::Replay {
+            status: 201,
+            body: "{\"id\":1}".to_owned()
+        }
+    );
+    // Abandoned (a retryable failure): the next request runs.
+    store.idempotency_abandon("shop:b", "k1").await.unwrap();
+    assert_eq!(
+        store.idempotency_begin("shop:b", "k1", "h3").await.unwrap(),
+        B::Started
+    );
+    // A request that died while running: after the stale delay its key is taken over.
+    assert_eq!(
+        store.idempotency_begin("shop:b", "k1", "h3").await.unwrap(),
+        B::InProgress
+    );
+    db.raw_execute(
+        "UPDATE idempotency_keys SET created_at = '2000-01-01T00:00:00.000000Z' WHERE state = 'running'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        store.idempotency_begin("shop:b", "k1", "h3").await.unwrap(),
+        B::Started
+    );
+    assert_eq!(
+        store.idempotency_begin("shop:b", "k1", "h3").await.unwrap(),
+        B::InProgress
     );
 }
 
