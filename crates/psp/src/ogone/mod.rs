@@ -1,0 +1,3 @@
+//! Ogone / Ingenico ePayments (DirectLink, Alias Gateway, e-Commerce feedback).
+
+pub mod signature;

@@ -1,0 +1,3 @@
+//! Worldline (Atos) Sips 2.0 (Office JSON, Paypage JSON, Paypage POST results).
+
+pub mod seal;
