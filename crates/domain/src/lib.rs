@@ -6,6 +6,7 @@
 //! - [`config`]: the vocabulary of the back office (payment modes, channels, providers),
 //!   parsed at the edge so that an invalid value cannot exist inside.
 
+pub mod card;
 pub mod config;
 pub mod ledger;
 pub mod money;
@@ -13,6 +14,7 @@ pub mod order;
 pub mod postings;
 pub mod promo;
 pub mod settlement;
+pub mod threeds;
 pub mod voucher;
 
 pub use ledger::*;

@@ -167,7 +167,7 @@ impl OrderJson {
                     .get_voucher(l.source_id)
                     .await
                     .ok()
-                    .map(|v| mask_voucher(&v.code)),
+                    .map(|v| crate::admin::catalogue::masked_code(&v.code)),
                 _ => None,
             };
             legs.push(LegJson {
@@ -222,12 +222,6 @@ impl OrderJson {
             payment_url: None,
         })
     }
-}
-
-/// A voucher code shown outside the back office: its last group only.
-pub fn mask_voucher(code: &str) -> String {
-    let last = code.rsplit('-').next().unwrap_or("");
-    format!("****-****-****-{last}")
 }
 
 fn parse_url(raw: &str, f: &mut Fields, field: &str) -> Option<String> {

@@ -1,3 +1,4 @@
 //! Ogone / Ingenico ePayments (DirectLink, Alias Gateway, e-Commerce feedback).
 
+pub mod directlink;
 pub mod signature;

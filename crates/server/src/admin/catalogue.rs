@@ -10,11 +10,13 @@
 use super::contacts::ContactJson;
 use super::{InstitutionFilter, MoneyJson};
 use crate::AppState;
-use crate::auth::{Staff, sha256_hex};
+use crate::auth::Staff;
 use crate::error::{ApiError, ApiResult, Fields};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::idempotency;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use guichet_domain::config::{ChannelKind, Invalid, Role, parse_name};
 use guichet_domain::postings::{AccountRef, deferred_settlement};
@@ -26,9 +28,7 @@ use guichet_domain::voucher::{
     VoucherCode, VoucherProductRule, VoucherValidity, VoucherValue, validate_product,
 };
 use guichet_domain::{AccountKind, Currency, Money};
-use guichet_store::{
-    Contact, IdempotencyBegin, NewPromoCode, PromoCodeRow, StoreError, Voucher, VoucherProduct,
-};
+use guichet_store::{Contact, NewPromoCode, PromoCodeRow, StoreError, Voucher, VoucherProduct};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use time::OffsetDateTime;
@@ -45,8 +45,6 @@ pub const MAX_BATCH: usize = 10_000;
 const MAX_CODE_ERRORS: usize = 20;
 const LIST_DEFAULT: u32 = 1_000;
 const LIST_MAX: u32 = 10_000;
-const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-const IDEMPOTENCY_KEY_MAX: usize = 200;
 
 // ---- Promo codes -----------------------------------------------------------------------------
 
@@ -959,7 +957,7 @@ pub struct VoucherJson {
 }
 
 /// `****-****-****-RB6W`: the last group of a voucher code.
-fn masked_code(code: &str) -> String {
+pub(crate) fn masked_code(code: &str) -> String {
     let last = code.rsplit('-').next().unwrap_or("");
     let last: String = if last.len() == code.len() {
         // Not grouped: show no more than four characters.
@@ -1088,35 +1086,6 @@ async fn post_deferred_settlement(
     Ok(posted.id)
 }
 
-/// The `Idempotency-Key` header, if sent: 1 to 200 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or("").trim();
-    if key.is_empty()
-        || key.len() > IDEMPOTENCY_KEY_MAX
-        || !key.chars().all(|c| c.is_ascii_graphic())
-    {
-        return Err(ApiError::bad_request(format!(
-            "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"
-        )));
-    }
-    Ok(Some(key.to_owned()))
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
 #[utoipa::path(post, path = "/api/v1/admin/contacts/{id}/deferred-settlements", tag = "back office",
     request_body = DeferredSettlementRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response for the same key and parameters")),
@@ -1129,100 +1098,48 @@ pub async fn settle_deferred(
     State(state): State<AppState>,
     staff: Staff,
     ApiPath(id): ApiPath<Uuid>,
+    method: Method,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<DeferredSettlementRequest>,
-) -> ApiResult<Response> {
-    staff.require_admin()?;
-    let key = idempotency_key(&headers)?;
-    let contact = state.store.get_contact(id).await?;
-    let mut f = Fields::new();
-    let amount = f.required("amount_minor", req.amount_minor);
-    if amount.is_some_and(|a| a <= 0) {
-        f.add("amount_minor", "must be greater than zero");
+    body: Bytes,
+) -> Response {
+    if let Err(e) = staff.require_admin() {
+        return e.into_response();
     }
-    let memo = f
-        .required("memo", req.memo)
-        .and_then(|m| f.check("memo", parse_name(&m, MEMO_MAX)));
-    f.finish()?;
-    let (Some(amount), Some(memo)) = (amount, memo) else {
-        return Err(ApiError::internal());
+    let key = match idempotency::key_of(&headers) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
     };
-    let amount = Money::new(amount, contact.currency);
-
+    let fp = idempotency::fingerprint(
+        &method,
+        &format!("/api/v1/admin/contacts/{id}/deferred-settlements"),
+        &body,
+    );
     // Per user: one operator's keys never replay another's responses.
-    let scope = format!("admin:{}:deferred-settlements", staff.user.id);
-    if let Some(key) = &key {
-        let request_hash = sha256_hex(
-            &serde_json::json!({
-                "contact_id": id,
-                "amount_minor": amount.amount_minor(),
-                "memo": memo,
-            })
-            .to_string(),
-        );
-        match state
-            .store
-            .idempotency_begin(&scope, key, &request_hash)
-            .await?
-        {
-            IdempotencyBegin::Started => {}
-            IdempotencyBegin::Replay { status, body } => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return Ok(json_response(status, body));
-            }
-            IdempotencyBegin::Mismatch => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with other parameters",
-                ));
-            }
-            IdempotencyBegin::InProgress => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_in_progress",
-                    "a request with this Idempotency-Key is still running",
-                ));
-            }
+    let scope = format!("admin:{}", staff.user.id);
+    idempotency::run(&state, &scope, key, &fp, || async {
+        let req: DeferredSettlementRequest = idempotency::parse_json(&body)?;
+        let contact = state.store.get_contact(id).await?;
+        let mut f = Fields::new();
+        let amount = f.required("amount_minor", req.amount_minor);
+        if amount.is_some_and(|a| a <= 0) {
+            f.add("amount_minor", "must be greater than zero");
         }
-    }
-
-    let outcome = async {
+        let memo = f
+            .required("memo", req.memo)
+            .and_then(|m| f.check("memo", parse_name(&m, MEMO_MAX)));
+        f.finish()?;
+        let (Some(amount), Some(memo)) = (amount, memo) else {
+            return Err(ApiError::internal());
+        };
+        let amount = Money::new(amount, contact.currency);
         let transaction = post_deferred_settlement(&state, &contact, amount, &memo).await?;
         tracing::info!(contact = %id, %transaction, amount_minor = amount.amount_minor(), by = %staff.user.username, "deferred account settlement");
         let tab = state.store.accounting_tab(id).await?;
-        serde_json::to_string(&ContactJson::new(contact.clone(), Some(tab))).map_err(|e| {
-            tracing::error!(error = %e, "serializing a contact");
-            ApiError::internal()
-        })
-    }
-    .await;
-
-    match (outcome, key) {
-        (Ok(body), Some(key)) => {
-            // The money moved: answer 201 even if the key cannot be closed (a retry then gets
-            // 409 rather than a second settlement).
-            if let Err(e) = state
-                .store
-                .idempotency_finish(&scope, &key, StatusCode::CREATED.as_u16(), &body)
-                .await
-            {
-                tracing::error!(error = %e, "could not record an idempotent response");
-            }
-            Ok(json_response(StatusCode::CREATED, body))
-        }
-        (Ok(body), None) => Ok(json_response(StatusCode::CREATED, body)),
-        (Err(err), key) => {
-            // Nothing was written: free the key so that the request may be retried.
-            if let Some(key) = key
-                && let Err(e) = state.store.idempotency_abandon(&scope, &key).await
-            {
-                tracing::error!(error = %e, "could not free an idempotency key");
-            }
-            Err(err)
-        }
-    }
+        let json = serde_json::to_value(ContactJson::new(contact, Some(tab)))
+            .map_err(|_| ApiError::internal())?;
+        Ok((StatusCode::CREATED, json)) as idempotency::JsonResult
+    })
+    .await
 }
 
 #[cfg(test)]
