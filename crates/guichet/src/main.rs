@@ -211,12 +211,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 )
                 .await;
                 println!(
-                    "jobs: {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed",
+                    "jobs: {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed; {} idempotency keys purged",
                     r.orders_expired,
                     r.webhooks.claimed,
                     r.webhooks.delivered,
                     r.webhooks.retrying,
-                    r.webhooks.failed
+                    r.webhooks.failed,
+                    r.idempotency_keys_purged
                 );
                 if args.once {
                     return Ok(ExitCode::SUCCESS);

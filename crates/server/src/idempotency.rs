@@ -1,10 +1,10 @@
 //! Idempotency keys (DESIGN.md invariant 5): every request that moves money may carry an
 //! `Idempotency-Key`. The first request with a key runs and its response is stored; a replay
 //! gets the stored response; the same key with another request is refused (422); the same key
-//! while the first request still runs is refused (409). Keys are kept at least 24 hours (today:
-//! indefinitely). A key still "running" five minutes on belongs to a request that died with its
-//! process; the next request with it runs again (every change is one atomic transaction, so it
-//! finds either nothing done or the finished state).
+//! while the first request still runs is refused (409). Finished keys are replayed for 48
+//! hours, then purged by the job runner. A key still "running" five minutes on belongs to a
+//! request that died with its process; the next request with it runs again (every change is
+//! one atomic transaction, so it finds either nothing done or the finished state).
 
 use crate::AppState;
 use crate::error::ApiError;

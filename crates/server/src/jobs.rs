@@ -10,11 +10,14 @@ use time::OffsetDateTime;
 
 /// Orders expired per pass, at most.
 pub const EXPIRY_BATCH: u32 = 100;
+/// How long a finished idempotency key is replayed (API.md asks for at least 24 hours).
+pub const IDEMPOTENCY_KEEP: time::Duration = time::Duration::hours(48);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobReport {
     pub orders_expired: usize,
     pub webhooks: webhooks::DeliveryStats,
+    pub idempotency_keys_purged: u64,
 }
 
 /// One pass of every job, with `now` as the clock.
@@ -31,6 +34,14 @@ pub async fn run_once(
     match webhooks::deliver_due(&state.store, client, now).await {
         Ok(stats) => report.webhooks = stats,
         Err(e) => tracing::error!(error = %e, "webhook pass failed"),
+    }
+    match state
+        .store
+        .purge_idempotency_keys(now - IDEMPOTENCY_KEEP)
+        .await
+    {
+        Ok(n) => report.idempotency_keys_purged = n,
+        Err(e) => tracing::error!(error = %e, "idempotency key purge failed"),
     }
     report
 }

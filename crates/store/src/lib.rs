@@ -292,6 +292,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Frees a key whose request failed before changing anything, so it may be retried.
     async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()>;
+    /// Forgets finished keys created before `before` (the job runner keeps them 48 hours);
+    /// returns how many went.
+    async fn purge_idempotency_keys(&self, before: OffsetDateTime) -> Result<u64>;
 
     /// Counts a hit in a fixed window; returns the hits in the current window, this one included.
     async fn rate_limit_hit(

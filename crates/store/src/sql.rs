@@ -2114,6 +2114,16 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn purge_idempotency_keys(&self, before: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE state = 'done' AND created_at < $1",
+                )
+                .bind(ts(before))
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn rate_limit_hit(&self, bucket: &str, window_seconds: u32, now: OffsetDateTime) -> Result<u32> {
                 let start = window_start(now, window_seconds);
                 sqlx::query(

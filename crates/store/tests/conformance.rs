@@ -1661,6 +1661,16 @@ async fn idempotency_keys(db: &TestDb) {
         store.idempotency_begin("shop:b", "k1", "h3").await.unwrap(),
         B::InProgress
     );
+    // The purge forgets finished keys older than its bound, never running ones.
+    let now = time::OffsetDateTime::now_utc();
+    let purged = store.purge_idempotency_keys(now - time::Duration::hours(48));
+    assert_eq!(purged.await.unwrap(), 0);
+    let purged = store.purge_idempotency_keys(now + time::Duration::hours(1));
+    assert_eq!(purged.await.unwrap(), 1);
+    let again = store.idempotency_begin("shop:a", "k1", "h9").await.unwrap();
+    assert_eq!(again, B::Started, "forgotten");
+    let running = store.idempotency_begin("shop:b", "k1", "h3").await.unwrap();
+    assert_eq!(running, B::InProgress, "still running");
 }
 
 async fn shop_keys(db: &TestDb) {
