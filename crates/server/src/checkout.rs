@@ -149,24 +149,38 @@ fn order_closed(order: &Order) -> ApiError {
     )
 }
 
-fn account_ref(a: &guichet_store::LedgerAccount) -> AccountRef {
-    AccountRef {
+/// The ledger account of `kind` owned by `owner` (created on first use), as postings name it.
+pub async fn account_ref(
+    store: &guichet_store::DynStore,
+    institution_id: Uuid,
+    kind: AccountKind,
+    owner: Uuid,
+    currency: guichet_domain::Currency,
+) -> Result<AccountRef, ApiError> {
+    let a = store
+        .ledger_account(institution_id, kind, owner, currency)
+        .await?;
+    Ok(AccountRef {
         id: a.id,
         kind: a.kind,
-    }
+    })
 }
 
+/// An account in the order's institution and currency.
 async fn account(
     state: &AppState,
     order: &Order,
     kind: AccountKind,
     owner: Uuid,
 ) -> Result<AccountRef, ApiError> {
-    let a = state
-        .store
-        .ledger_account(order.institution_id, kind, owner, order.currency)
-        .await?;
-    Ok(account_ref(&a))
+    account_ref(
+        &state.store,
+        order.institution_id,
+        kind,
+        owner,
+        order.currency,
+    )
+    .await
 }
 
 /// The kinds of payment mode usable at the order's point of sale (visible, available for payment).

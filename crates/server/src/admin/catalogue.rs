@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use guichet_domain::config::{ChannelKind, Invalid, Role, parse_name};
-use guichet_domain::postings::{AccountRef, deferred_settlement};
+use guichet_domain::postings::deferred_settlement;
 use guichet_domain::promo::{
     Discount, PromoCode, PromoKind, PromoRule, WHOLE_BP, coupon_code, parse_coupon_prefix,
     validate_rule,
@@ -1050,40 +1050,14 @@ async fn post_deferred_settlement(
     amount: Money,
     memo: &str,
 ) -> ApiResult<Uuid> {
-    let store = &state.store;
-    let deferred = store
-        .ledger_account(
-            contact.institution_id,
-            AccountKind::ContactDeferred,
-            contact.id,
-            amount.currency(),
-        )
-        .await?;
-    let cash = store
-        .ledger_account(
-            contact.institution_id,
-            AccountKind::Cash,
-            contact.institution_id,
-            amount.currency(),
-        )
-        .await?;
-    let transaction = deferred_settlement(
-        AccountRef {
-            id: deferred.id,
-            kind: deferred.kind,
-        },
-        AccountRef {
-            id: cash.id,
-            kind: cash.kind,
-        },
-        amount,
-        memo,
+    super::contacts::post_contact_movement(
+        state,
+        contact,
+        amount.currency(),
+        (AccountKind::ContactDeferred, AccountKind::Cash),
+        |deferred, cash| deferred_settlement(deferred, cash, amount, memo),
     )
-    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let posted = store
-        .post_transaction(contact.institution_id, None, &transaction)
-        .await?;
-    Ok(posted.id)
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/contacts/{id}/deferred-settlements", tag = "back office",

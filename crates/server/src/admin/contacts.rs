@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
 use guichet_domain::config::{parse_email, parse_language, parse_name};
-use guichet_domain::postings::{AccountRef, credit_adjustment};
-use guichet_domain::{AccountKind, Currency, Money};
+use guichet_domain::postings::{AccountRef, PostingError, credit_adjustment};
+use guichet_domain::{AccountKind, Currency, Money, Transaction};
 use guichet_store::{AccountingTab, Contact, ContactPatch, HistoryLine, NewContact};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -355,6 +355,42 @@ pub async fn adjust_credit(
     ))
 }
 
+/// Posts a movement between one of a contact's accounts and one of its institution's (the
+/// counterpart), as the domain rule `build(contact_account, institution_account)` decides;
+/// returns the transaction id.
+pub async fn post_contact_movement(
+    state: &AppState,
+    contact: &Contact,
+    currency: Currency,
+    kinds: (AccountKind, AccountKind),
+    build: impl FnOnce(AccountRef, AccountRef) -> Result<Transaction, PostingError>,
+) -> ApiResult<Uuid> {
+    let store = &state.store;
+    let (contact_kind, institution_kind) = kinds;
+    let own = crate::checkout::account_ref(
+        store,
+        contact.institution_id,
+        contact_kind,
+        contact.id,
+        currency,
+    )
+    .await?;
+    let counterpart = crate::checkout::account_ref(
+        store,
+        contact.institution_id,
+        institution_kind,
+        contact.institution_id,
+        currency,
+    )
+    .await?;
+    let transaction =
+        build(own, counterpart).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let posted = store
+        .post_transaction(contact.institution_id, None, &transaction)
+        .await?;
+    Ok(posted.id)
+}
+
 /// Posts a credit-balance adjustment through the ledger; returns the transaction id.
 pub async fn post_credit_adjustment(
     state: &AppState,
@@ -362,40 +398,14 @@ pub async fn post_credit_adjustment(
     amount: Money,
     memo: &str,
 ) -> ApiResult<Uuid> {
-    let store = &state.store;
-    let credit = store
-        .ledger_account(
-            contact.institution_id,
-            AccountKind::ContactCredit,
-            contact.id,
-            amount.currency(),
-        )
-        .await?;
-    let adjustments = store
-        .ledger_account(
-            contact.institution_id,
-            AccountKind::Adjustments,
-            contact.institution_id,
-            amount.currency(),
-        )
-        .await?;
-    let transaction = credit_adjustment(
-        AccountRef {
-            id: credit.id,
-            kind: credit.kind,
-        },
-        AccountRef {
-            id: adjustments.id,
-            kind: adjustments.kind,
-        },
-        amount,
-        memo,
+    post_contact_movement(
+        state,
+        contact,
+        amount.currency(),
+        (AccountKind::ContactCredit, AccountKind::Adjustments),
+        |credit, adjustments| credit_adjustment(credit, adjustments, amount, memo),
     )
-    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let posted = store
-        .post_transaction(contact.institution_id, None, &transaction)
-        .await?;
-    Ok(posted.id)
+    .await
 }
 
 #[derive(Serialize, ToSchema)]
