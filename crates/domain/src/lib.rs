@@ -13,6 +13,7 @@ pub mod money;
 pub mod order;
 pub mod postings;
 pub mod promo;
+pub mod refund;
 pub mod settlement;
 pub mod threeds;
 pub mod voucher;

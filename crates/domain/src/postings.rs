@@ -315,6 +315,86 @@ pub fn deferred_settlement(
         .build()?)
 }
 
+/// A refund (SPEC F12): Dr the institution's refunds, Cr where the money goes — the provider's
+/// clearing account for a refund to the card (the provider pays the buyer back out of what it
+/// owes us), or the contact's credit balance.
+pub fn refund(
+    refunds: AccountRef,
+    destination: AccountRef,
+    amount: Money,
+    memo: &str,
+) -> Result<Transaction, PostingError> {
+    expect(refunds, AccountKind::Refunds)?;
+    if !matches!(
+        destination.kind,
+        AccountKind::ProviderClearing | AccountKind::ContactCredit
+    ) {
+        return Err(PostingError::WrongAccount {
+            expected: "provider_clearing or contact_credit",
+            got: destination.kind.as_str(),
+        });
+    }
+    non_zero(amount)?;
+    Ok(TransactionBuilder::new("refund", memo)
+        .debit(refunds.id, refunds.kind, amount)
+        .credit(destination.id, destination.kind, amount)
+        .build()?)
+}
+
+#[cfg(test)]
+mod refund_tests {
+    use super::*;
+    use crate::ledger::natural_delta;
+    use crate::money::Currency;
+
+    fn acc(kind: AccountKind) -> AccountRef {
+        AccountRef {
+            id: Uuid::now_v7(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn refund_to_card_or_credit() {
+        let eur = Money::new(1250, Currency::EUR);
+        let refunds = acc(AccountKind::Refunds);
+        for dest in [
+            acc(AccountKind::ProviderClearing),
+            acc(AccountKind::ContactCredit),
+        ] {
+            let t = refund(refunds, dest, eur, "r").unwrap();
+            let delta = |a: AccountRef| -> i64 {
+                t.entries()
+                    .iter()
+                    .filter(|e| e.account_id == a.id)
+                    .map(|e| natural_delta(a.kind, e.side, e.amount.amount_minor()))
+                    .sum()
+            };
+            // Refunds grow; the clearing account (an asset) shrinks; a credit balance grows.
+            assert_eq!(delta(refunds), 1250);
+            let expected = if dest.kind == AccountKind::ProviderClearing {
+                -1250
+            } else {
+                1250
+            };
+            assert_eq!(delta(dest), expected);
+        }
+        assert!(matches!(
+            refund(refunds, acc(AccountKind::Sales), eur, "r"),
+            Err(PostingError::WrongAccount { .. })
+        ));
+        assert_eq!(
+            refund(
+                refunds,
+                acc(AccountKind::ContactCredit),
+                Money::zero(Currency::EUR),
+                "r"
+            ),
+            Err(PostingError::ZeroAmount)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

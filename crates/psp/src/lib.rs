@@ -1,16 +1,34 @@
 //! Guichet's payment-provider connectors: the wire protocols of the card payment service
-//! providers (PSPs) Guichet talks to, kept apart from Guichet's own domain types.
+//! providers (PSPs) Guichet talks to, kept apart from Guichet's own domain types. The contract
+//! is docs/PROVIDERS.md; the facts behind it, shared/reference/psp-protocols.md.
 //!
-//! Today the crate holds the message signatures only, as pure functions (no IO, no async):
+//! Ogone / Ingenico ePayments:
+//! - [`ogone::signature`]: SHA-IN (requests) and SHA-OUT (feedback) signatures, SHA-1/256/512.
+//! - [`ogone::alias`]: the Alias Gateway form (card data typed into a form that posts straight
+//!   to Ogone) and its signed redirect ([`ogone::alias::AliasReturn`]).
+//! - [`ogone::directlink`] and [`ogone::maintenance`]: the `orderdirect`, `maintenancedirect`
+//!   and `querydirect` forms, the `<ncresponse>` reply and what its STATUS means
+//!   ([`ogone::directlink::Outcome`], [`ogone::directlink::QueryOutcome`]).
+//! - [`ogone::feedback`]: post-sale feedback and the 3-D Secure redirect parameters.
+//! - [`ogone::client::DirectLink`]: the async DirectLink client.
 //!
-//! - [`ogone::signature`]: Ogone / Ingenico ePayments SHA-IN (requests) and SHA-OUT (feedback)
-//!   signatures, with SHA-1, SHA-256 or SHA-512.
-//! - [`sips::seal`]: Worldline Sips 2.0 seals: the JSON seal (Office and Paypage JSON) and the
-//!   seal of the Paypage POST `Data` result.
+//! Worldline Sips 2.0:
+//! - [`sips::seal`]: the JSON seal and the Paypage `Data` seal.
+//! - [`sips::paypage`]: `paymentInit` and the sealed Paypage result.
+//! - [`sips::office`]: refund, cancel and `getTransactionData`.
+//! - [`sips::client::Sips`]: the async client.
 //!
-//! Every digest published in `shared/reference/psp-protocols.md` is reproduced by the tests in
-//! `tests/vectors.rs`.
+//! Shared: [`call`] (the [`call::Transport`] HTTP abstraction and [`call::CallError`], which
+//! tells "never sent" from "outcome unknown"), [`amount`] (exact decimal ↔ minor units, the
+//! currency table), [`card`] (masked card numbers, expiries; a full card number is never kept).
+//!
+//! Pure message code has no IO; the clients are the only async parts. Every digest published
+//! in the reference is reproduced by the tests in `tests/vectors.rs`.
 
+pub mod amount;
+pub mod call;
+pub mod card;
 mod ct;
+pub mod form;
 pub mod ogone;
 pub mod sips;

@@ -592,3 +592,273 @@ fn sips_post_verification_rejects_tampering() {
         assert!(!verify_seal(v.data, v.key, SealAlgorithm::Sha256, ""));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same vectors through the message APIs: the Ogone SHA-OUT sets V2-V4 are feedback
+// parameter sets (section 5), read by `ogone::feedback::Feedback::verify`; the Paypage POST
+// results of section 7.2 are read by `sips::paypage::PaypageResult::verify`.
+// ---------------------------------------------------------------------------------------------
+
+use guichet_psp::ogone::feedback::{Feedback, FeedbackError};
+use guichet_psp::sips::paypage::{PaypageResult, PaypageResultError};
+
+fn owned(params: &[(&str, &str)], shasign: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    out.push(("SHASIGN".to_owned(), shasign.to_owned()));
+    out
+}
+
+struct FeedbackVector {
+    vector: &'static OgoneVector,
+    order_id: &'static str,
+    pay_id: &'static str,
+    amount_minor: u64,
+    currency: &'static str,
+    card_last: &'static str,
+    expiry: Option<(u8, u16)>,
+    trx_date: Option<(i32, u8, u8)>,
+    unsigned: &'static [&'static str],
+}
+
+fn feedback_vectors() -> Vec<FeedbackVector> {
+    vec![
+        FeedbackVector {
+            vector: &OGONE_VECTORS[1], // V2
+            order_id: "12",
+            pay_id: "32100123",
+            amount_minor: 1500,
+            currency: "EUR",
+            card_last: "1111",
+            expiry: None,
+            trx_date: None,
+            unsigned: &[],
+        },
+        FeedbackVector {
+            vector: &OGONE_VECTORS[2], // V3 minimal
+            order_id: "12",
+            pay_id: "32100123",
+            amount_minor: 1500,
+            currency: "EUR",
+            card_last: "1111",
+            expiry: None,
+            trx_date: None,
+            unsigned: &["unknownparam"],
+        },
+        FeedbackVector {
+            vector: &OGONE_VECTORS[3], // V3 extensive
+            order_id: "myorderid1678834094",
+            pay_id: "9126297",
+            amount_minor: 9900,
+            currency: "EUR",
+            card_last: "1111",
+            expiry: Some((3, 2012)),
+            trx_date: Some((2011, 1, 10)),
+            unsigned: &["foo"],
+        },
+        FeedbackVector {
+            vector: &OGONE_VECTORS[4], // V4
+            order_id: "Test Transaction",
+            pay_id: "01234567899",
+            amount_minor: 111111,
+            currency: "USD",
+            card_last: "1111",
+            expiry: None,
+            trx_date: Some((2022, 1, 31)),
+            unsigned: &[],
+        },
+    ]
+}
+
+#[test]
+fn ogone_feedback_vectors_verify_through_the_api() {
+    let mut checked = 0;
+    for f in feedback_vectors() {
+        let v = f.vector;
+        assert!(v.kind == Kind::ShaOut, "{}", v.source);
+        for &(alg, digest) in v.digests {
+            let params = owned(v.params, digest);
+            let fb = Feedback::verify(&params, v.passphrase, alg)
+                .unwrap_or_else(|e| panic!("{:?} of {}: {e}", alg, v.source));
+            assert_eq!(fb.order_id, f.order_id, "{}", v.source);
+            assert_eq!(fb.pay_id, f.pay_id, "{}", v.source);
+            assert_eq!(fb.status, 9, "{}", v.source);
+            assert_eq!(fb.nc_error, None, "{}", v.source);
+            assert_eq!(fb.amount_minor, f.amount_minor, "{}", v.source);
+            assert_eq!(fb.currency, f.currency, "{}", v.source);
+            assert_eq!(fb.pm.as_deref(), Some("CreditCard"), "{}", v.source);
+            assert_eq!(
+                fb.card_number.as_ref().map(|c| c.last_digits()),
+                Some(f.card_last),
+                "{}",
+                v.source
+            );
+            assert_eq!(
+                fb.expiry.map(|e| (e.month(), e.year())),
+                f.expiry,
+                "{}",
+                v.source
+            );
+            assert_eq!(
+                fb.trx_date
+                    .map(|d| (d.year(), u8::from(d.month()), d.day())),
+                f.trx_date,
+                "{}",
+                v.source
+            );
+            let unsigned: Vec<&str> = fb.unsigned.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(unsigned, f.unsigned, "{}", v.source);
+            // Lower-case hex is accepted too (section 2.1 step 8).
+            let lower = owned(v.params, &digest.to_ascii_lowercase());
+            assert_eq!(Feedback::verify(&lower, v.passphrase, alg), Ok(fb));
+            checked += 1;
+        }
+    }
+    // V2: SHA-1 + SHA-256; V3 minimal and extensive: 3 each; V4: SHA-1.
+    assert_eq!(checked, 9);
+}
+
+#[test]
+fn ogone_feedback_vectors_reject_tampering_through_the_api() {
+    for f in feedback_vectors() {
+        let v = f.vector;
+        for &(alg, digest) in v.digests {
+            for i in 0..digest.len() {
+                let params = owned(v.params, &flip_hex(digest, i));
+                assert_eq!(
+                    Feedback::verify(&params, v.passphrase, alg),
+                    Err(FeedbackError::BadSignature),
+                    "flipped char {i}: {}",
+                    v.source
+                );
+            }
+            // The amount changed by one cent (e.g. "15" → "15.01").
+            let mut params = owned(v.params, digest);
+            let amount = params
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("amount"))
+                .unwrap();
+            amount.1 = format!("{}.01", amount.1.split('.').next().unwrap());
+            assert_eq!(
+                Feedback::verify(&params, v.passphrase, alg),
+                Err(FeedbackError::BadSignature),
+                "amount: {}",
+                v.source
+            );
+            // No SHASIGN; wrong passphrase.
+            let params: Vec<(String, String)> = owned(v.params, digest)
+                .into_iter()
+                .filter(|(k, _)| k != "SHASIGN")
+                .collect();
+            assert_eq!(
+                Feedback::verify(&params, v.passphrase, alg),
+                Err(FeedbackError::MissingSignature)
+            );
+            assert_eq!(
+                Feedback::verify(&owned(v.params, digest), "other passphrase", alg),
+                Err(FeedbackError::BadSignature)
+            );
+        }
+    }
+}
+
+#[test]
+fn sips_post_vectors_verify_through_the_api() {
+    struct Want {
+        response_code: &'static str,
+        amount_minor: u64,
+        currency: &'static str,
+        reference: &'static str,
+        masked_pan: Option<&'static str>,
+    }
+    let wants = [
+        Want {
+            response_code: "17",
+            amount_minor: 2,
+            currency: "EUR",
+            reference: "2699c2a658d",
+            masked_pan: None,
+        },
+        Want {
+            response_code: "75",
+            amount_minor: 2,
+            currency: "EUR",
+            reference: "127cf1c96f0",
+            masked_pan: Some("0000##########00"),
+        },
+        Want {
+            response_code: "00",
+            amount_minor: 10000,
+            currency: "USD",
+            reference: "Test Transaction",
+            masked_pan: Some("4100##########00"),
+        },
+    ];
+    for (v, want) in SIPS_POST_VECTORS.iter().zip(wants) {
+        let form = |data: &str, seal: &str| -> Vec<(String, String)> {
+            vec![
+                ("Data".into(), data.into()),
+                ("Seal".into(), seal.into()),
+                ("InterfaceVersion".into(), "HP_2.0".into()),
+                ("Encode".into(), String::new()),
+            ]
+        };
+        let r = PaypageResult::verify(&form(v.data, v.seal), v.key, SealAlgorithm::Sha256)
+            .unwrap_or_else(|e| panic!("{}: {e}", v.source));
+        assert_eq!(r.response_code, want.response_code, "{}", v.source);
+        assert_eq!(r.amount_minor, want.amount_minor, "{}", v.source);
+        assert_eq!(r.currency(), Some(want.currency), "{}", v.source);
+        assert_eq!(r.transaction_reference, want.reference, "{}", v.source);
+        assert_eq!(
+            r.masked_pan.as_ref().map(|m| m.as_str()),
+            want.masked_pan,
+            "{}",
+            v.source
+        );
+        for i in 0..v.seal.len() {
+            assert_eq!(
+                PaypageResult::verify(
+                    &form(v.data, &flip_hex(v.seal, i)),
+                    v.key,
+                    SealAlgorithm::Sha256
+                ),
+                Err(PaypageResultError::BadSeal),
+                "flipped char {i}: {}",
+                v.source
+            );
+        }
+        // One byte of Data flipped (the first character of the amount).
+        let at = v.data.find("amount=").unwrap() + "amount=".len();
+        let mut data = v.data.as_bytes().to_vec();
+        data[at] = if data[at] == b'1' { b'2' } else { b'1' };
+        let data = String::from_utf8(data).unwrap();
+        assert_eq!(
+            PaypageResult::verify(&form(&data, v.seal), v.key, SealAlgorithm::Sha256),
+            Err(PaypageResultError::BadSeal),
+            "{}",
+            v.source
+        );
+    }
+    // The Odoo vector's details (HP_2.4 Data).
+    let odoo = &SIPS_POST_VECTORS[2];
+    let r = PaypageResult::verify(
+        &[
+            ("Data".to_owned(), odoo.data.to_owned()),
+            ("Seal".to_owned(), odoo.seal.to_owned()),
+        ],
+        odoo.key,
+        SealAlgorithm::Sha256,
+    )
+    .unwrap();
+    assert!(r.is_accepted());
+    assert_eq!(r.acquirer_response_code.as_deref(), Some("00"));
+    assert_eq!(r.authorisation_id.as_deref(), Some("12345"));
+    assert_eq!(r.payment_mean_brand.as_deref(), Some("VISA"));
+    assert_eq!(r.holder_authent_status.as_deref(), Some("3D_SUCCESS"));
+    let e = r.pan_expiry.unwrap();
+    assert_eq!((e.month(), e.year()), (1, 2022));
+    assert!(r.transaction_date_time.is_some());
+    assert_eq!(r.interface_version, None);
+}

@@ -91,12 +91,12 @@ pub fn figures(order: &Order) -> Result<Figures, ApiError> {
     })
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "settlement computation failed");
     ApiError::internal()
 }
 
-fn posting(e: PostingError) -> ApiError {
+pub(crate) fn posting(e: PostingError) -> ApiError {
     internal(e)
 }
 
@@ -141,7 +141,7 @@ fn settlement_error(e: SettlementError) -> ApiError {
     }
 }
 
-fn order_closed(order: &Order) -> ApiError {
+pub(crate) fn order_closed(order: &Order) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         "order_closed",
@@ -167,7 +167,7 @@ pub async fn account_ref(
 }
 
 /// An account in the order's institution and currency.
-async fn account(
+pub(crate) async fn account(
     state: &AppState,
     order: &Order,
     kind: AccountKind,
@@ -184,7 +184,10 @@ async fn account(
 }
 
 /// The kinds of payment mode usable at the order's point of sale (visible, available for payment).
-async fn modes_at(state: &AppState, order: &Order) -> Result<Vec<PaymentModeType>, ApiError> {
+pub(crate) async fn modes_at(
+    state: &AppState,
+    order: &Order,
+) -> Result<Vec<PaymentModeType>, ApiError> {
     let modes = state
         .store
         .point_of_sale_payment_modes(order.point_of_sale_id)
@@ -208,7 +211,7 @@ async fn channel_of(state: &AppState, order: &Order) -> Result<ChannelKind, ApiE
         .kind)
 }
 
-fn mode_missing(what: &str) -> ApiError {
+pub(crate) fn mode_missing(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "payment_mode_unavailable",
@@ -217,7 +220,7 @@ fn mode_missing(what: &str) -> ApiError {
 }
 
 /// An order that may still change: awaiting payment and its holds not expired.
-fn ensure_open(order: &Order, now: OffsetDateTime) -> Result<(), ApiError> {
+pub(crate) fn ensure_open(order: &Order, now: OffsetDateTime) -> Result<(), ApiError> {
     if order.status != OrderStatus::AwaitingPayment {
         return Err(order_closed(order));
     }
@@ -228,11 +231,28 @@ fn ensure_open(order: &Order, now: OffsetDateTime) -> Result<(), ApiError> {
             "the time to pay this order has run out",
         ));
     }
+    card_not_in_progress(order)
+}
+
+/// While a card payment is with the provider, the order does not change (its amount due is
+/// what the provider is charging).
+pub(crate) fn card_not_in_progress(order: &Order) -> Result<(), ApiError> {
+    if order
+        .legs
+        .iter()
+        .any(|l| l.kind == LegKind::Card && l.status == HoldStatus::Held)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "payment_in_progress",
+            "a card payment is in progress for this order; wait for its outcome",
+        ));
+    }
     Ok(())
 }
 
 /// Runs `plan` (read → decide → ops) until the store applies the ops on an unchanged order.
-async fn with_retries<F, Fut>(
+pub(crate) async fn with_retries<F, Fut>(
     state: &AppState,
     order_id: Uuid,
     mut plan: F,
@@ -302,7 +322,7 @@ async fn shrink_holds(
 }
 
 /// Releases `give_back` of a held leg, keeping `keep` held (released entirely when zero).
-async fn release_leg(
+pub(crate) async fn release_leg(
     state: &AppState,
     order: &Order,
     leg: &OrderLeg,
@@ -317,6 +337,15 @@ async fn release_leg(
         }
         LegKind::CreditBalance => {
             account(state, order, AccountKind::ContactCredit, leg.source_id).await?
+        }
+        // A card leg reserves nothing in the ledger: releasing it only closes it.
+        LegKind::Card if keep.is_zero() => {
+            ops.push(OrderOp::LegUpdate {
+                leg_id: leg.id,
+                to: HoldStatus::Released,
+                amount: leg.amount,
+            });
+            return Ok(());
         }
         LegKind::DeferredAccount | LegKind::Card => {
             return Err(internal("only internal holds are released"));
@@ -659,13 +688,8 @@ pub async fn pay(
         if !modes.contains(&PaymentModeType::Card) {
             return Err(mode_missing("payment by card"));
         }
-        // The card leg (provider connectors) starts from this state: the order stays awaiting
-        // payment with its reservations held.
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "card_unavailable",
-            "card payments are not available yet on this service; the order stays reserved",
-        ));
+        // Card payments go through the provider: `crate::cards::pay_by_card`.
+        return Err(internal("card payments are settled by crate::cards"));
     }
     if means == Remainder::DeferredAccount && !modes.contains(&PaymentModeType::DeferredAccount) {
         return Err(mode_missing("payment on the deferred account"));
@@ -693,7 +717,7 @@ pub async fn pay(
                     .map_err(settlement_error)?;
             let amounts = settlement::commit_amounts(order.total, &figs.applied, remainder)
                 .map_err(settlement_error)?;
-            commit_ops(state, &order, &figs, amounts, now).await
+            commit_ops(state, &order, &figs, amounts, None, now).await
         }
     })
     .await;
@@ -714,14 +738,20 @@ pub async fn pay(
 
 /// The changes that commit a paid order: legs and codes committed, single-use vouchers
 /// closed, bought vouchers issued, one balanced order transaction, the status, the webhooks.
-async fn commit_ops(
+pub(crate) async fn commit_ops(
     state: &AppState,
     order: &Order,
     figs: &Figures,
     amounts: settlement::CommitAmounts,
+    card_clearing: Option<AccountRef>,
     now: OffsetDateTime,
 ) -> Result<Vec<OrderOp>, ApiError> {
     let mut ops = Vec::new();
+    let card = match (card_clearing, amounts.card.is_positive()) {
+        (Some(clearing), true) => Some((clearing, amounts.card)),
+        (None, false) => None,
+        _ => return Err(internal("card amount and card account disagree")),
+    };
     let sales = account(state, order, AccountKind::Sales, order.institution_id).await?;
     let discounts = account(state, order, AccountKind::Discounts, order.institution_id).await?;
     let holds = account(state, order, AccountKind::Holds, order.id).await?;
@@ -804,7 +834,7 @@ async fn commit_ops(
         discount_total: amounts.discount_total,
         held_total: amounts.held_total,
         deferred,
-        card: None,
+        card,
         issued_vouchers: issued,
     };
     match postings::commit_order(&commit) {
@@ -824,6 +854,7 @@ async fn commit_ops(
             "discounts_minor": amounts.discount_total.amount_minor(),
             "paid_internally_minor": amounts.held_total.amount_minor(),
             "deferred_minor": amounts.deferred.amount_minor(),
+            "card_minor": amounts.card.amount_minor(),
             "codes": figs.discounts.len(),
         });
         ops.push(webhook(shop, "order.paid", data, now));
@@ -841,7 +872,7 @@ async fn commit_ops(
     Ok(ops)
 }
 
-fn webhook(
+pub(crate) fn webhook(
     shop_key_id: Uuid,
     event_type: &str,
     data: serde_json::Value,
@@ -871,6 +902,7 @@ pub async fn close(
         if order.status != OrderStatus::AwaitingPayment {
             return Err(order_closed(&order));
         }
+        card_not_in_progress(&order)?;
         let mut ops = Vec::new();
         let holds = account(state, &order, AccountKind::Holds, order.id).await?;
         for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
@@ -912,8 +944,9 @@ pub async fn expire_due(
     for id in ids {
         match close(state, id, OrderStatus::Expired, now).await {
             Ok(_) => n += 1,
-            // Paid or cancelled meanwhile: nothing to expire.
-            Err(e) if e.code == "order_closed" => {}
+            // Paid or cancelled meanwhile: nothing to expire. A card payment still with the
+            // provider is settled by the recovery job first.
+            Err(e) if e.code == "order_closed" || e.code == "payment_in_progress" => {}
             Err(e) => tracing::warn!(order = %id, error = %e.message, "expiring an order failed"),
         }
     }

@@ -62,10 +62,32 @@ pub struct DeferredOffer {
     pub room: MoneyJson,
 }
 
+/// The provider's card form (Ogone Alias Gateway): the browser posts the buyer's card fields
+/// (`CN`, `CARDNO`, `ED` as MMYY, `CVC`) with these hidden fields straight to `url`; the
+/// provider redirects back with a signed alias, which `pay` takes as `card_alias_return`.
+#[derive(Serialize, ToSchema)]
+pub struct CardFormJson {
+    pub url: String,
+    pub method: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl From<crate::psp::CardForm> for CardFormJson {
+    fn from(f: crate::psp::CardForm) -> Self {
+        CardFormJson {
+            url: f.url,
+            method: "POST".to_owned(),
+            fields: f.fields.into_iter().collect(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Means {
     pub vouchers_accepted: bool,
     pub card: bool,
+    /// For a new card (absent when the channel's provider uses a hosted page instead).
+    pub card_form: Option<CardFormJson>,
     pub credit_balance: Option<CreditOffer>,
     pub deferred_account: Option<DeferredOffer>,
 }
@@ -78,7 +100,7 @@ pub struct CheckoutJson {
     pub terms_required: bool,
 }
 
-async fn summary(state: &AppState, order: &Order) -> ApiResult<CheckoutJson> {
+async fn summary(state: &AppState, order: &Order, token: &str) -> ApiResult<CheckoutJson> {
     let modes: Vec<PaymentModeType> = state
         .store
         .point_of_sale_payment_modes(order.point_of_sale_id)
@@ -91,9 +113,15 @@ async fn summary(state: &AppState, order: &Order) -> ApiResult<CheckoutJson> {
     let mut means = Means {
         vouchers_accepted: modes.contains(&PaymentModeType::Voucher),
         card: modes.contains(&PaymentModeType::Card),
+        card_form: None,
         credit_balance: None,
         deferred_account: None,
     };
+    if means.card && order.status == OrderStatus::AwaitingPayment {
+        means.card_form = crate::cards::card_form(state, order, token)
+            .await?
+            .map(CardFormJson::from);
+    }
     if let Some(contact) = order.contact_id {
         let tab = state.store.accounting_tab(contact).await?;
         if modes.contains(&PaymentModeType::CreditBalance) {
@@ -147,7 +175,7 @@ pub async fn get(
     ApiPath(token): ApiPath<String>,
 ) -> ApiResult<Json<CheckoutJson>> {
     let order = order_of(&state, &token).await?;
-    Ok(Json(summary(&state, &order).await?))
+    Ok(Json(summary(&state, &order, &token).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -218,7 +246,7 @@ pub async fn apply_code(
                 };
                 let out = CodeApplied {
                     applied: applied.to_owned(),
-                    checkout: summary(&state, &order).await?,
+                    checkout: summary(&state, &order, &token).await?,
                 };
                 Ok((StatusCode::OK, to_value(out)?)) as JsonResult
             }
@@ -249,7 +277,7 @@ pub async fn remove_code(
 ) -> ApiResult<Json<CheckoutJson>> {
     let order = order_of(&state, &token).await?;
     let order = checkout::remove_code(&state, order.id, &code, OffsetDateTime::now_utc()).await?;
-    Ok(Json(summary(&state, &order).await?))
+    Ok(Json(summary(&state, &order, &token).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -270,7 +298,7 @@ pub async fn set_credit(
     let order = order_of(&state, &token).await?;
     let amount = Money::new(req.amount_minor, order.currency);
     let order = checkout::set_credit(&state, order.id, amount, OffsetDateTime::now_utc()).await?;
-    Ok(Json(summary(&state, &order).await?))
+    Ok(Json(summary(&state, &order, &token).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -278,15 +306,44 @@ pub struct PayRequest {
     /// `none` (nothing left to pay), `deferred_account`, `card` or `saved_card`.
     pub means: String,
     pub accept_terms: Option<bool>,
+    /// Ogone: the query string the provider's card form redirected to (signed alias).
+    pub card_alias_return: Option<String>,
+    /// 3-D Secure browser data (optional; the request's headers fill the rest).
+    pub browser: Option<BrowserJson>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct BrowserJson {
+    pub color_depth: Option<u8>,
+    pub java_enabled: Option<bool>,
+    pub javascript_enabled: Option<bool>,
+    pub screen_height: Option<u32>,
+    pub screen_width: Option<u32>,
+    /// Minutes from UTC.
+    pub timezone_minutes: Option<i32>,
+}
+
+/// What the browser must do next (3-D Secure or a hosted payment page).
+#[derive(Serialize, ToSchema)]
+pub struct ActionJson {
+    /// `html` (show `html` as the page) or `form_post` (POST `fields` to `url`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub html: Option<String>,
+    pub url: Option<String>,
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PayResponse {
-    /// `paid` (card outcomes `requires_action`, `declined`, `pending` come with card payments).
+    /// `paid`, `requires_action`, `declined` (every reservation released) or `pending`
+    /// (the provider's answer is not known yet; the order stays reserved until it is).
     pub status: String,
     pub order: OrderJson,
     /// Where to send the buyer back.
     pub return_url: Option<String>,
+    pub action: Option<ActionJson>,
+    pub reason: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/checkout/{token}/pay", tag = "checkout",
@@ -296,6 +353,7 @@ pub struct PayResponse {
 pub async fn pay(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
+    ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -321,13 +379,45 @@ pub async fn pay(
                 f.finish().err().unwrap_or_else(ApiError::internal)
             })?,
         };
-        let paid = checkout::pay(&state, order.id, means, OffsetDateTime::now_utc()).await?;
+        let now = OffsetDateTime::now_utc();
+        if means == Remainder::Card {
+            let b = req.browser.unwrap_or_default();
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            };
+            let card = crate::cards::CardRequest {
+                alias_return: req.card_alias_return,
+                browser: crate::psp::Browser {
+                    accept_header: header("accept"),
+                    user_agent: header("user-agent"),
+                    language: header("accept-language")
+                        .split([',', ';'])
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_owned(),
+                    color_depth: b.color_depth,
+                    java_enabled: b.java_enabled,
+                    javascript_enabled: b.javascript_enabled,
+                    screen_height: b.screen_height,
+                    screen_width: b.screen_width,
+                    timezone_minutes: b.timezone_minutes,
+                },
+                client_ip: ip.clone(),
+            };
+            let result = crate::cards::pay_by_card(&state, order.id, card, now).await?;
+            let out = pay_response(&state, result).await?;
+            return Ok((StatusCode::OK, to_value(out)?)) as JsonResult;
+        }
+        let paid = checkout::pay(&state, order.id, means, now).await?;
         tracing::info!(order = %paid.id, "order paid");
-        let out = PayResponse {
-            status: "paid".to_owned(),
-            return_url: paid.return_url.clone(),
-            order: OrderJson::build(&state, &paid).await?,
-        };
+        let out = pay_response(&state, crate::cards::PayResult::Paid(paid)).await?;
         Ok((StatusCode::OK, to_value(out)?)) as JsonResult
     })
     .await
@@ -347,5 +437,42 @@ pub async fn cancel(
         OffsetDateTime::now_utc(),
     )
     .await?;
-    Ok(Json(summary(&state, &order).await?))
+    Ok(Json(summary(&state, &order, &token).await?))
+}
+
+/// The API's answer for a payment's outcome.
+pub async fn pay_response(
+    state: &AppState,
+    result: crate::cards::PayResult,
+) -> ApiResult<PayResponse> {
+    use crate::cards::{Action, PayResult};
+    let (status, order, action, reason) = match result {
+        PayResult::Paid(o) => ("paid", o, None, None),
+        PayResult::Pending(o) => ("pending", o, None, None),
+        PayResult::Declined { order, reason } => ("declined", order, None, Some(reason)),
+        PayResult::RequiresAction { order, action } => {
+            let a = match action {
+                Action::Html(html) => ActionJson {
+                    kind: "html".to_owned(),
+                    html: Some(html),
+                    url: None,
+                    fields: None,
+                },
+                Action::FormPost { url, fields } => ActionJson {
+                    kind: "form_post".to_owned(),
+                    html: None,
+                    url: Some(url),
+                    fields: Some(fields.into_iter().collect()),
+                },
+            };
+            ("requires_action", order, Some(a), None)
+        }
+    };
+    Ok(PayResponse {
+        status: status.to_owned(),
+        return_url: order.return_url.clone(),
+        order: OrderJson::build(state, &order).await?,
+        action,
+        reason,
+    })
 }

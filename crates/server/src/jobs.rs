@@ -1,4 +1,5 @@
-//! The job runner (SPEC F15): expires orders whose reservations ran out (releasing them) and
+//! The job runner (SPEC F15): recovers card payments and refunds whose provider outcome is not
+//! known (asking the provider), expires orders whose reservations ran out (releasing them) and
 //! delivers shop webhooks. Runs inside `serve` and as `guichet jobs`; every instance may run
 //! it (claims and version checks keep instances from doing the same work twice).
 
@@ -10,11 +11,15 @@ use time::OffsetDateTime;
 
 /// Orders expired per pass, at most.
 pub const EXPIRY_BATCH: u32 = 100;
+/// Pending card payments and refunds asked about per pass, at most.
+pub const RECOVERY_BATCH: u32 = 100;
 /// How long a finished idempotency key is replayed (API.md asks for at least 24 hours).
 pub const IDEMPOTENCY_KEEP: time::Duration = time::Duration::hours(48);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobReport {
+    /// Card payments and refunds settled by asking the provider.
+    pub payments_recovered: usize,
     pub orders_expired: usize,
     pub webhooks: webhooks::DeliveryStats,
     pub idempotency_keys_purged: u64,
@@ -27,6 +32,7 @@ pub async fn run_once(
     now: OffsetDateTime,
 ) -> JobReport {
     let mut report = JobReport::default();
+    report.payments_recovered = crate::cards::recover_due(state, now, RECOVERY_BATCH).await;
     match checkout::expire_due(state, now, EXPIRY_BATCH).await {
         Ok(n) => report.orders_expired = n,
         Err(e) => tracing::error!(error = %e.message, "order expiry pass failed"),
@@ -62,8 +68,9 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
         loop {
             ticker.tick().await;
             let r = run_once(&state, &client, OffsetDateTime::now_utc()).await;
-            if r.orders_expired > 0 || r.webhooks.claimed > 0 {
+            if r.orders_expired > 0 || r.webhooks.claimed > 0 || r.payments_recovered > 0 {
                 tracing::info!(
+                    payments_recovered = r.payments_recovered,
                     orders_expired = r.orders_expired,
                     webhooks_delivered = r.webhooks.delivered,
                     webhooks_retrying = r.webhooks.retrying,

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cards;
 pub mod checkout;
 pub mod checkout_api;
 pub mod error;
@@ -12,6 +13,8 @@ pub mod idempotency;
 pub mod jobs;
 pub mod openapi;
 pub mod orders;
+pub mod provider_routes;
+pub mod psp;
 pub mod shop;
 pub mod telemetry;
 pub mod webhooks;
@@ -45,6 +48,10 @@ pub struct ServerConfig {
     /// Failed code attempts allowed per order, then per client address, in 15 minutes.
     pub code_failures_per_order: u32,
     pub code_failures_per_ip: u32,
+    /// The client for provider calls (DirectLink, Sips Office and Paypage init).
+    pub provider_http: reqwest::Client,
+    /// How long a provider call may take before its outcome counts as unknown.
+    pub provider_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -54,8 +61,28 @@ impl ServerConfig {
             hold_minutes: 20,
             code_failures_per_order: 10,
             code_failures_per_ip: 50,
+            provider_http: provider_client(),
+            provider_timeout: Duration::from_secs(30),
         }
     }
+
+    /// The same configuration with another provider timeout (tests use short ones).
+    pub fn with_provider_timeout(mut self, timeout: Duration) -> Self {
+        self.provider_timeout = timeout;
+        self
+    }
+}
+
+/// Provider calls never follow redirects and never wait on a connection forever; the per-call
+/// timeout is set by the connectors.
+fn provider_client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent("guichet")
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// Outgoing HTTPS (shop webhooks, providers) uses rustls with the *ring* provider, the one sqlx
@@ -88,6 +115,7 @@ pub fn router_with_demo(state: AppState, receiver: Option<webhooks::DemoReceiver
         .route("/health", get(health))
         .route("/metrics", get(telemetry::metrics))
         .merge(api)
+        .merge(provider_routes::router())
         .merge(receiver.map(webhooks::demo_routes).unwrap_or_default())
         .fallback(not_found)
         .with_state(state)

@@ -105,6 +105,63 @@ pub struct LegJson {
     /// Voucher legs: the voucher's code, last group only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voucher: Option<String>,
+    /// Refunded from this leg so far (pending provider refunds included).
+    pub refunded_minor: i64,
+    /// Card legs: the payment at the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardPaymentJson>,
+}
+
+/// A card payment as the provider sees it; the card is shown masked (at most BIN + last 4).
+#[derive(Serialize, ToSchema)]
+pub struct CardPaymentJson {
+    pub id: Uuid,
+    /// `ogone` or `sips`.
+    pub provider: String,
+    /// The reference sent to the provider (`ORDERID`, `transactionReference`).
+    pub reference: String,
+    /// `pending_provider`, `awaiting_3ds`, `captured`, `declined`, `failed` or `abandoned`.
+    pub status: String,
+    pub amount_minor: i64,
+    pub three_ds_required: bool,
+    /// Why 3-D Secure was or was not asked (`policy_always`, `event_within_days`, …).
+    pub three_ds_reason: String,
+    pub brand: Option<String>,
+    pub masked_pan: Option<String>,
+    pub expiry: Option<String>,
+    pub holder: Option<String>,
+    pub provider_payid: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefundJson {
+    pub id: Uuid,
+    pub leg: Uuid,
+    /// `card` or `credit_balance`.
+    pub destination: String,
+    pub amount_minor: i64,
+    pub amount: MoneyJson,
+    /// `pending_provider`, `succeeded` or `failed`.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&guichet_store::Refund> for RefundJson {
+    fn from(r: &guichet_store::Refund) -> Self {
+        RefundJson {
+            id: r.id,
+            leg: r.leg_id,
+            destination: r.destination.as_str().to_owned(),
+            amount_minor: r.amount.amount_minor(),
+            amount: r.amount.into(),
+            status: r.status.as_str().to_owned(),
+            failure_reason: r.failure_reason.clone(),
+            created_at: r.created_at,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -122,6 +179,8 @@ pub struct OrderJson {
     pub total_minor: i64,
     pub applied_codes: Vec<AppliedCodeJson>,
     pub legs: Vec<LegJson>,
+    /// Refunds of a paid order.
+    pub refunds: Vec<RefundJson>,
     /// What remains to pay (0 once paid).
     pub amount_due_minor: i64,
     pub amount_due: MoneyJson,
@@ -160,7 +219,45 @@ impl OrderJson {
             })
             .collect();
         let mut legs = Vec::with_capacity(order.legs.len());
+        let has_card = order
+            .legs
+            .iter()
+            .any(|l| l.kind == guichet_store::LegKind::Card);
+        let payments = if has_card {
+            state.store.card_payments_of_order(order.id).await?
+        } else {
+            Vec::new()
+        };
+        let refunds: Vec<RefundJson> = if order.status == guichet_store::OrderStatus::Paid {
+            state
+                .store
+                .refunds_of_order(order.id)
+                .await?
+                .iter()
+                .map(RefundJson::from)
+                .collect()
+        } else {
+            Vec::new()
+        };
         for l in &order.legs {
+            let card = payments
+                .iter()
+                .find(|p| p.leg_id == l.id)
+                .map(|p| CardPaymentJson {
+                    id: p.id,
+                    provider: p.provider.as_str().to_owned(),
+                    reference: p.reference.clone(),
+                    status: p.status.as_str().to_owned(),
+                    amount_minor: p.amount.amount_minor(),
+                    three_ds_required: p.three_ds_required,
+                    three_ds_reason: p.three_ds_reason.clone(),
+                    brand: p.card.brand.clone(),
+                    masked_pan: p.card.masked_pan.clone(),
+                    expiry: p.card.expiry.clone(),
+                    holder: p.card.holder.clone(),
+                    provider_payid: p.provider_payid.clone(),
+                    failure_reason: p.failure_reason.clone(),
+                });
             let voucher = match l.kind {
                 guichet_store::LegKind::Voucher => state
                     .store
@@ -176,6 +273,8 @@ impl OrderJson {
                 amount_minor: l.amount.amount_minor(),
                 status: l.status.as_str().to_owned(),
                 voucher,
+                refunded_minor: l.refunded.amount_minor(),
+                card,
             });
         }
         Ok(OrderJson {
@@ -213,6 +312,7 @@ impl OrderJson {
             total_minor: order.total.amount_minor(),
             applied_codes,
             legs,
+            refunds,
             amount_due_minor: figs.amount_due.amount_minor(),
             amount_due: figs.amount_due.into(),
             hold_expires_at: order.hold_expires_at,
@@ -477,4 +577,138 @@ pub async fn cancel(
         )) as JsonResult
     })
     .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefundRequest {
+    /// In the order's currency, minor units.
+    pub amount_minor: i64,
+    /// `card` (back to the card, through the provider) or `credit_balance`.
+    pub destination: String,
+    /// The leg to refund from; by default the card leg for `card`, and for `credit_balance`
+    /// the card leg first, then the first other leg with the room.
+    pub leg: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefundResponse {
+    pub refund: RefundJson,
+    pub order: OrderJson,
+}
+
+/// Runs a refund request for `order_id` under `scope`'s idempotency keys.
+pub async fn refund_request(
+    state: &AppState,
+    scope: &str,
+    order_id: Uuid,
+    requested_by: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let key = match idempotency::key_of(headers) {
+        Ok(k) => k,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let fp = idempotency::fingerprint(method, &format!("/orders/{order_id}/refunds"), body);
+    idempotency::run(state, scope, key, &fp, || async {
+        let req: RefundRequest = idempotency::parse_json(body)?;
+        let order = state.store.get_order(order_id).await?;
+        let mut f = crate::error::Fields::new();
+        let destination = guichet_store::RefundDestination::parse(&req.destination);
+        if destination.is_none() {
+            f.add("destination", "must be \"card\" or \"credit_balance\"");
+        }
+        if req.amount_minor <= 0 {
+            f.add("amount_minor", "must be a positive amount in minor units");
+        }
+        f.finish()?;
+        let destination = destination.ok_or_else(ApiError::internal)?;
+        let amount = Money::new(req.amount_minor, order.currency);
+        let refund = crate::cards::refund(
+            state,
+            order_id,
+            amount,
+            destination,
+            req.leg,
+            requested_by,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        let order = state.store.get_order(order_id).await?;
+        let out = RefundResponse {
+            refund: RefundJson::from(&refund),
+            order: OrderJson::build(state, &order).await?,
+        };
+        let status = match refund.status {
+            guichet_store::RefundStatus::Succeeded => StatusCode::CREATED,
+            guichet_store::RefundStatus::PendingProvider => StatusCode::ACCEPTED,
+            guichet_store::RefundStatus::Failed => StatusCode::BAD_GATEWAY,
+        };
+        Ok((
+            status,
+            serde_json::to_value(out).map_err(|_| ApiError::internal())?,
+        )) as JsonResult
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{id}/refunds", tag = "shop",
+    request_body = RefundRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays return the stored response")),
+    responses((status = 201, body = RefundResponse, description = "refunded"),
+        (status = 202, body = RefundResponse, description = "sent to the provider, outcome pending"),
+        (status = 502, body = RefundResponse, description = "the provider refused the refund"),
+        (status = 401), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn refund(
+    State(state): State<AppState>,
+    shop: Shop,
+    ApiPath(id): ApiPath<Uuid>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = shop_order(&state, &shop, id).await {
+        return axum::response::IntoResponse::into_response(e);
+    }
+    let scope = shop_scope(&shop);
+    let by = format!("shop_key:{}", shop.key.id);
+    refund_request(&state, &scope, id, &by, &method, &headers, &body).await
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/orders/{id}/refunds", tag = "admin",
+    request_body = RefundRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays return the stored response")),
+    responses((status = 201, body = RefundResponse, description = "refunded"),
+        (status = 202, body = RefundResponse, description = "sent to the provider, outcome pending"),
+        (status = 502, body = RefundResponse, description = "the provider refused the refund"),
+        (status = 401), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn admin_refund(
+    State(state): State<AppState>,
+    staff: auth::Staff,
+    ApiPath(id): ApiPath<Uuid>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = state.store.get_order(id).await {
+        return axum::response::IntoResponse::into_response(ApiError::from(e));
+    }
+    let scope = format!("staff:{}", staff.user.id);
+    let by = format!("user:{}", staff.user.username);
+    refund_request(&state, &scope, id, &by, &method, &headers, &body).await
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/orders/{id}", tag = "admin",
+    responses((status = 200, body = OrderJson), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn admin_get(
+    State(state): State<AppState>,
+    _staff: auth::Staff,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<OrderJson>> {
+    let order = state.store.get_order(id).await?;
+    Ok(Json(OrderJson::build(&state, &order).await?))
 }

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/orders", post(crate::orders::create))
         .route("/orders/{id}", get(crate::orders::get))
         .route("/orders/{id}/cancel", post(crate::orders::cancel))
+        .route("/orders/{id}/refunds", post(crate::orders::refund))
         .route("/checkout/{token}", get(crate::checkout_api::get))
         .route(
             "/checkout/{token}/codes",

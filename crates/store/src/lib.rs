@@ -227,8 +227,28 @@ pub trait Store: Send + Sync + 'static {
         expected_version: i64,
         ops: &[OrderOp],
     ) -> Result<Order>;
-    /// Orders awaiting payment whose holds expired before `now` (for the job runner).
+    /// Orders awaiting payment whose holds expired before `now` (for the job runner), except
+    /// those with a card payment still at the provider (recovery settles those first).
     async fn expired_orders(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>>;
+
+    // ---- card payments and refunds ----
+
+    async fn card_payments_of_order(&self, order_id: Uuid) -> Result<Vec<CardPayment>>;
+    async fn get_card_payment(&self, id: Uuid) -> Result<CardPayment>;
+    async fn card_payment_by_reference(&self, reference: &str) -> Result<CardPayment>;
+    /// Card payments still open at the provider whose next check is due (recovery job).
+    async fn card_payments_to_check(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<CardPayment>>;
+    /// Records a recovery check that settled nothing: one more check, next one at `next`.
+    async fn card_payment_checked(&self, id: Uuid, next: OffsetDateTime) -> Result<()>;
+    async fn refunds_of_order(&self, order_id: Uuid) -> Result<Vec<Refund>>;
+    async fn get_refund(&self, id: Uuid) -> Result<Refund>;
+    /// Refunds pending at the provider whose next check is due (recovery job).
+    async fn refunds_to_check(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Refund>>;
+    async fn refund_checked(&self, id: Uuid, next: OffsetDateTime) -> Result<()>;
 
     async fn create_promo_code(
         &self,

@@ -397,6 +397,183 @@ impl LegKind {
     }
 }
 
+// ---- Card payments and refunds --------------------------------------------------------
+
+/// Where a card payment stands with its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardPaymentStatus {
+    /// Written before the provider call; the outcome is not known yet (or was lost).
+    PendingProvider,
+    /// The provider asked for 3-D Secure; the buyer is at the issuer's page.
+    AwaitingThreeDs,
+    Captured,
+    Declined,
+    /// The provider never took the payment (not sent, or refused as invalid data).
+    Failed,
+    /// The buyer never finished (3-D Secure or hosted page left); nothing was captured.
+    Abandoned,
+}
+
+impl CardPaymentStatus {
+    pub const ALL: [CardPaymentStatus; 6] = [
+        CardPaymentStatus::PendingProvider,
+        CardPaymentStatus::AwaitingThreeDs,
+        CardPaymentStatus::Captured,
+        CardPaymentStatus::Declined,
+        CardPaymentStatus::Failed,
+        CardPaymentStatus::Abandoned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardPaymentStatus::PendingProvider => "pending_provider",
+            CardPaymentStatus::AwaitingThreeDs => "awaiting_3ds",
+            CardPaymentStatus::Captured => "captured",
+            CardPaymentStatus::Declined => "declined",
+            CardPaymentStatus::Failed => "failed",
+            CardPaymentStatus::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Pending at the provider: the recovery job asks about it.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            CardPaymentStatus::PendingProvider | CardPaymentStatus::AwaitingThreeDs
+        )
+    }
+}
+
+/// The card a payment used, as the provider described it (never the number itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardDetails {
+    pub alias: Option<String>,
+    /// At most BIN + last 4 digits.
+    pub masked_pan: Option<String>,
+    pub brand: Option<String>,
+    /// `MMYY`.
+    pub expiry: Option<String>,
+    pub holder: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCardPayment {
+    pub id: Uuid,
+    pub leg_id: Uuid,
+    pub sales_channel_id: Uuid,
+    pub provider: ProviderKind,
+    pub reference: String,
+    pub amount: Money,
+    pub three_ds_required: bool,
+    pub three_ds_reason: String,
+    pub card: CardDetails,
+    pub next_check_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardPayment {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub leg_id: Uuid,
+    pub sales_channel_id: Uuid,
+    pub provider: ProviderKind,
+    pub reference: String,
+    pub amount: Money,
+    pub status: CardPaymentStatus,
+    pub three_ds_required: bool,
+    pub three_ds_reason: String,
+    pub card: CardDetails,
+    pub provider_payid: Option<String>,
+    pub provider_status: Option<String>,
+    pub failure_reason: Option<String>,
+    pub next_check_at: OffsetDateTime,
+    pub checks: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundDestination {
+    Card,
+    CreditBalance,
+}
+
+impl RefundDestination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundDestination::Card => "card",
+            RefundDestination::CreditBalance => "credit_balance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [RefundDestination::Card, RefundDestination::CreditBalance]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    PendingProvider,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::PendingProvider => "pending_provider",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RefundStatus::PendingProvider,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub id: Uuid,
+    pub leg_id: Uuid,
+    pub destination: RefundDestination,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub card_payment_id: Option<Uuid>,
+    pub requested_by: String,
+    pub next_check_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub leg_id: Uuid,
+    pub destination: RefundDestination,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub card_payment_id: Option<Uuid>,
+    pub provider_payidsub: Option<String>,
+    pub failure_reason: Option<String>,
+    pub requested_by: String,
+    pub next_check_at: OffsetDateTime,
+    pub checks: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromoApplication {
     pub id: Uuid,
@@ -416,6 +593,8 @@ pub struct OrderLeg {
     pub source_id: Uuid,
     pub amount: Money,
     pub status: HoldStatus,
+    /// Refunded from this leg so far (pending provider refunds included).
+    pub refunded: Money,
     pub created_at: OffsetDateTime,
 }
 
@@ -553,6 +732,30 @@ pub enum OrderOp {
         event_id: Uuid,
         event_type: String,
         payload: String,
+    },
+    /// The provider side of a new card leg (inserted with the leg, before the provider call).
+    CardPaymentInsert(NewCardPayment),
+    /// Moves a card payment on, only from one of `from` (`Conflict("card_payment_moved")`
+    /// otherwise, so a duplicate feedback changes nothing). `None` fields are left as they are.
+    CardPaymentSet {
+        id: Uuid,
+        from: Vec<CardPaymentStatus>,
+        to: CardPaymentStatus,
+        payid: Option<String>,
+        provider_status: Option<String>,
+        failure_reason: Option<String>,
+        next_check_at: Option<OffsetDateTime>,
+    },
+    /// A new refund: the leg's refunded amount grows, guarded so that it never exceeds what the
+    /// leg collected (`Conflict("refund_exceeds_leg")`).
+    RefundInsert(NewRefund),
+    /// A pending refund becomes succeeded or failed (a failed one gives the leg's room back);
+    /// `Conflict("refund_moved")` when it is no longer pending.
+    RefundSet {
+        id: Uuid,
+        to: RefundStatus,
+        payidsub: Option<String>,
+        failure_reason: Option<String>,
     },
 }
 

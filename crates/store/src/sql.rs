@@ -489,6 +489,60 @@ macro_rules! sql_store {
             }
         }
 
+        fn card_payment_from_row(row: &DbRow) -> Result<CardPayment> {
+            let currency = currency(row.try_get("currency")?)?;
+            let status: String = row.try_get("status")?;
+            Ok(CardPayment {
+                id: row.try_get("id")?,
+                order_id: row.try_get("order_id")?,
+                leg_id: row.try_get("leg_id")?,
+                sales_channel_id: row.try_get("sales_channel_id")?,
+                provider: ProviderKind::parse(row.try_get("provider")?).map_err(corrupt)?,
+                reference: row.try_get("reference")?,
+                amount: Money::new(row.try_get("amount_minor")?, currency),
+                status: CardPaymentStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                three_ds_required: row.try_get("three_ds_required")?,
+                three_ds_reason: row.try_get("three_ds_reason")?,
+                card: CardDetails {
+                    alias: row.try_get("alias")?,
+                    masked_pan: row.try_get("masked_pan")?,
+                    brand: row.try_get("brand")?,
+                    expiry: row.try_get("expiry")?,
+                    holder: row.try_get("holder")?,
+                },
+                provider_payid: row.try_get("provider_payid")?,
+                provider_status: row.try_get("provider_status")?,
+                failure_reason: row.try_get("failure_reason")?,
+                next_check_at: row.try_get("next_check_at")?,
+                checks: row.try_get("checks")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn refund_from_row(row: &DbRow) -> Result<Refund> {
+            let currency = currency(row.try_get("currency")?)?;
+            let status: String = row.try_get("status")?;
+            let destination: String = row.try_get("destination")?;
+            Ok(Refund {
+                id: row.try_get("id")?,
+                order_id: row.try_get("order_id")?,
+                leg_id: row.try_get("leg_id")?,
+                destination: RefundDestination::parse(&destination)
+                    .ok_or_else(|| corrupt(destination.clone()))?,
+                amount: Money::new(row.try_get("amount_minor")?, currency),
+                status: RefundStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                card_payment_id: row.try_get("card_payment_id")?,
+                provider_payidsub: row.try_get("provider_payidsub")?,
+                failure_reason: row.try_get("failure_reason")?,
+                requested_by: row.try_get("requested_by")?,
+                next_check_at: row.try_get("next_check_at")?,
+                checks: row.try_get("checks")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
         enum OrderKey<'a> {
             Id(Uuid),
             TokenHash(&'a str),
@@ -535,6 +589,7 @@ macro_rules! sql_store {
                         source_id: r.try_get("source_id")?,
                         amount: Money::new(r.try_get("amount_minor")?, currency),
                         status: HoldStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                        refunded: Money::new(r.try_get("refunded_minor")?, currency),
                         created_at: r.try_get("created_at")?,
                     });
                 }
@@ -1800,6 +1855,134 @@ macro_rules! sql_store {
                                 return Err(StoreError::Conflict("order_closed".into()));
                             }
                         }
+                        OrderOp::CardPaymentInsert(p) => {
+                            sqlx::query(
+                                "INSERT INTO card_payments (id, order_id, leg_id, sales_channel_id, provider, reference, amount_minor, currency, status, three_ds_required, three_ds_reason, alias, masked_pan, brand, expiry, holder, next_check_at, checks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_provider', $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $17)",
+                            )
+                            .bind(p.id)
+                            .bind(order_id)
+                            .bind(p.leg_id)
+                            .bind(p.sales_channel_id)
+                            .bind(p.provider.as_str())
+                            .bind(&p.reference)
+                            .bind(p.amount.amount_minor())
+                            .bind(p.amount.currency().code())
+                            .bind(p.three_ds_required)
+                            .bind(&p.three_ds_reason)
+                            .bind(&p.card.alias)
+                            .bind(&p.card.masked_pan)
+                            .bind(&p.card.brand)
+                            .bind(&p.card.expiry)
+                            .bind(&p.card.holder)
+                            .bind(ts(p.next_check_at))
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| conflict_on_unique(e, "card payment reference reused"))?;
+                        }
+                        OrderOp::CardPaymentSet {
+                            id,
+                            from,
+                            to,
+                            payid,
+                            provider_status,
+                            failure_reason,
+                            next_check_at,
+                        } => {
+                            let row = sqlx::query(
+                                "SELECT status FROM card_payments WHERE id = $1 AND order_id = $2",
+                            )
+                            .bind(*id)
+                            .bind(order_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .ok_or(StoreError::NotFound("card payment"))?;
+                            let status: String = row.try_get("status")?;
+                            let status = CardPaymentStatus::parse(&status)
+                                .ok_or_else(|| corrupt(status.clone()))?;
+                            if !from.contains(&status) {
+                                return Err(StoreError::Conflict("card_payment_moved".into()));
+                            }
+                            sqlx::query(
+                                "UPDATE card_payments SET status = $2, provider_payid = COALESCE($3, provider_payid), provider_status = COALESCE($4, provider_status), failure_reason = COALESCE($5, failure_reason), next_check_at = COALESCE($6, next_check_at), updated_at = $7 WHERE id = $1",
+                            )
+                            .bind(*id)
+                            .bind(to.as_str())
+                            .bind(payid)
+                            .bind(provider_status)
+                            .bind(failure_reason)
+                            .bind(next_check_at.map(ts))
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        OrderOp::RefundInsert(r) => {
+                            let taken = sqlx::query(
+                                "UPDATE order_legs SET refunded_minor = refunded_minor + $3, updated_at = $4 WHERE id = $1 AND order_id = $2 AND status = 'committed' AND refunded_minor + $3 <= amount_minor",
+                            )
+                            .bind(r.leg_id)
+                            .bind(order_id)
+                            .bind(r.amount.amount_minor())
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                            if taken.rows_affected() == 0 {
+                                return Err(StoreError::Conflict("refund_exceeds_leg".into()));
+                            }
+                            sqlx::query(
+                                "INSERT INTO refunds (id, order_id, leg_id, destination, amount_minor, currency, status, card_payment_id, requested_by, next_check_at, checks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11)",
+                            )
+                            .bind(r.id)
+                            .bind(order_id)
+                            .bind(r.leg_id)
+                            .bind(r.destination.as_str())
+                            .bind(r.amount.amount_minor())
+                            .bind(r.amount.currency().code())
+                            .bind(r.status.as_str())
+                            .bind(r.card_payment_id)
+                            .bind(&r.requested_by)
+                            .bind(ts(r.next_check_at))
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        OrderOp::RefundSet {
+                            id,
+                            to,
+                            payidsub,
+                            failure_reason,
+                        } => {
+                            let row = sqlx::query(
+                                "SELECT leg_id, amount_minor FROM refunds WHERE id = $1 AND order_id = $2 AND status = 'pending_provider'",
+                            )
+                            .bind(*id)
+                            .bind(order_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .ok_or_else(|| StoreError::Conflict("refund_moved".into()))?;
+                            let leg_id: Uuid = row.try_get("leg_id")?;
+                            let amount: i64 = row.try_get("amount_minor")?;
+                            sqlx::query(
+                                "UPDATE refunds SET status = $2, provider_payidsub = COALESCE($3, provider_payidsub), failure_reason = COALESCE($4, failure_reason), updated_at = $5 WHERE id = $1",
+                            )
+                            .bind(*id)
+                            .bind(to.as_str())
+                            .bind(payidsub)
+                            .bind(failure_reason)
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                            if *to == RefundStatus::Failed {
+                                sqlx::query(
+                                    "UPDATE order_legs SET refunded_minor = refunded_minor - $2, updated_at = $3 WHERE id = $1 AND refunded_minor >= $2",
+                                )
+                                .bind(leg_id)
+                                .bind(amount)
+                                .bind(ts(at))
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                        }
                         OrderOp::Webhook {
                             shop_key_id,
                             event_id,
@@ -1825,7 +2008,7 @@ macro_rules! sql_store {
 
             async fn expired_orders(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>> {
                 let rows = sqlx::query(
-                    "SELECT id FROM orders WHERE status = 'awaiting_payment' AND hold_expires_at <= $1 ORDER BY hold_expires_at LIMIT $2",
+                    "SELECT id FROM orders WHERE status = 'awaiting_payment' AND hold_expires_at <= $1 AND NOT EXISTS (SELECT 1 FROM order_legs l WHERE l.order_id = orders.id AND l.kind = 'card' AND l.status = 'held') ORDER BY hold_expires_at LIMIT $2",
                 )
                 .bind(ts(now))
                 .bind(i64::from(limit))
@@ -1834,6 +2017,103 @@ macro_rules! sql_store {
                 rows.iter()
                     .map(|r| r.try_get::<Uuid, _>("id").map_err(StoreError::from))
                     .collect()
+            }
+
+            async fn card_payments_of_order(&self, order_id: Uuid) -> Result<Vec<CardPayment>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM card_payments WHERE order_id = $1 ORDER BY created_at, id",
+                )
+                .bind(order_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(card_payment_from_row).collect()
+            }
+
+            async fn get_card_payment(&self, id: Uuid) -> Result<CardPayment> {
+                let row = sqlx::query("SELECT * FROM card_payments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("card payment"))?;
+                card_payment_from_row(&row)
+            }
+
+            async fn card_payment_by_reference(&self, reference: &str) -> Result<CardPayment> {
+                let row = sqlx::query("SELECT * FROM card_payments WHERE reference = $1")
+                    .bind(reference)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("card payment"))?;
+                card_payment_from_row(&row)
+            }
+
+            async fn card_payments_to_check(
+                &self,
+                now: OffsetDateTime,
+                limit: u32,
+            ) -> Result<Vec<CardPayment>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM card_payments WHERE status IN ('pending_provider', 'awaiting_3ds') AND next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2",
+                )
+                .bind(ts(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(card_payment_from_row).collect()
+            }
+
+            async fn card_payment_checked(&self, id: Uuid, next: OffsetDateTime) -> Result<()> {
+                sqlx::query(
+                    "UPDATE card_payments SET checks = checks + 1, next_check_at = $2, updated_at = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(ts(next))
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn refunds_of_order(&self, order_id: Uuid) -> Result<Vec<Refund>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM refunds WHERE order_id = $1 ORDER BY created_at, id",
+                )
+                .bind(order_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(refund_from_row).collect()
+            }
+
+            async fn get_refund(&self, id: Uuid) -> Result<Refund> {
+                let row = sqlx::query("SELECT * FROM refunds WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("refund"))?;
+                refund_from_row(&row)
+            }
+
+            async fn refunds_to_check(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Refund>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM refunds WHERE status = 'pending_provider' AND next_check_at <= $1 ORDER BY next_check_at, id LIMIT $2",
+                )
+                .bind(ts(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(refund_from_row).collect()
+            }
+
+            async fn refund_checked(&self, id: Uuid, next: OffsetDateTime) -> Result<()> {
+                sqlx::query(
+                    "UPDATE refunds SET checks = checks + 1, next_check_at = $2, updated_at = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(ts(next))
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                Ok(())
             }
 
             async fn create_promo_code(

@@ -19,7 +19,12 @@ use base64::Engine as _;
 use quick_xml::events::Event;
 use serde::Deserialize;
 
+use super::credentials::Credentials;
 use super::signature::{HashAlgorithm, sha_in};
+use crate::amount::{AmountError, decimal_to_minor_in};
+use crate::card::{CardExpiry, MaskedCardNumber};
+
+pub use super::maintenance::{MaintenanceOperation, MaintenanceRequest, QueryBy, QueryRequest};
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -156,6 +161,14 @@ pub struct OrderDirectRequest {
     pub exception_url: Option<String>,
     /// 3-D Secure v2 browser fields.
     pub browser: Option<BrowserInfo>,
+    /// `LANGUAGE` of the 3-D Secure pages (`en_US`, `fr_FR`; section 4).
+    pub language: Option<String>,
+    /// `REMOTE_ADDR`: the buyer's IP address (section 1.2).
+    pub remote_addr: Option<String>,
+    /// `PARAMPLUS`: `k=v&k2=v2`, given back (unsigned) on the 3-D Secure redirects (section 4).
+    pub param_plus: Option<String>,
+    /// `COMPLUS`: a value given back, signed, in the feedback (section 4).
+    pub complus: Option<String>,
 }
 
 impl OrderDirectRequest {
@@ -197,6 +210,10 @@ impl OrderDirectRequest {
             ("BROWSERSCREENWIDTH", num(b.screen_width)),
             ("BROWSERTIMEZONE", num(b.timezone_minutes)),
             ("BROWSERUSERAGENT", b.user_agent),
+            ("LANGUAGE", opt(&self.language)),
+            ("REMOTE_ADDR", opt(&self.remote_addr)),
+            ("PARAMPLUS", opt(&self.param_plus)),
+            ("COMPLUS", opt(&self.complus)),
         ];
         let mut form: Vec<(String, String)> = fields
             .into_iter()
@@ -207,6 +224,17 @@ impl OrderDirectRequest {
         let sign = sha_in(&refs, sha_in_passphrase, alg);
         form.push(("SHASIGN".to_owned(), sign));
         form
+    }
+
+    /// [`Self::to_form`] with the account's `PSPID`, `USERID`, `PSWD`, SHA-IN passphrase and
+    /// algorithm taken from `credentials` (they replace the request's own `pspid`, `userid`
+    /// and `pswd`). This is what [`crate::ogone::client::DirectLink::order`] sends.
+    pub fn to_form_with(&self, credentials: &Credentials) -> Vec<(String, String)> {
+        let mut request = self.clone();
+        request.pspid = credentials.pspid.clone();
+        request.userid = credentials.userid.clone();
+        request.pswd = credentials.pswd.clone();
+        request.to_form(credentials.sha_in.expose(), credentials.algorithm)
     }
 }
 
@@ -267,6 +295,12 @@ pub struct NcResponse {
     pub brand: Option<String>,
     /// `ALIAS`.
     pub alias: Option<String>,
+    /// `CARDNO`, masked (`XXXXXXXXXXXX1111`). A value that is not a masked number is dropped
+    /// (`None`, with a warning that does not repeat it): a full card number is never kept, and
+    /// the reply's outcome stays readable.
+    pub card_number: Option<MaskedCardNumber>,
+    /// `ED`, as sent (`MMYY`); see [`NcResponse::expiry`].
+    pub ed: Option<String>,
     /// `<HTML_ANSWER>`, base64-decoded (3-D Secure, STATUS 46): HTML to return to the buyer
     /// as-is.
     pub html_answer: Option<String>,
@@ -302,6 +336,10 @@ struct RawNcResponse {
     brand: Option<String>,
     #[serde(rename = "@ALIAS")]
     alias: Option<String>,
+    #[serde(rename = "@CARDNO")]
+    card_no: Option<String>,
+    #[serde(rename = "@ED")]
+    ed: Option<String>,
     #[serde(rename = "HTML_ANSWER")]
     html_answer: Option<String>,
 }
@@ -407,6 +445,14 @@ pub fn parse_ncresponse(xml: &str) -> Result<NcResponse, ParseError> {
         pm: non_empty(raw.pm),
         brand: non_empty(raw.brand),
         alias: non_empty(raw.alias),
+        card_number: non_empty(raw.card_no).and_then(|c| match MaskedCardNumber::parse(&c) {
+            Ok(masked) => Some(masked),
+            Err(_) => {
+                tracing::warn!("ncresponse CARDNO is not a masked card number: dropped");
+                None
+            }
+        }),
+        ed: non_empty(raw.ed),
         html_answer,
     })
 }
@@ -421,6 +467,10 @@ pub const NCERROR_DUPLICATE_ORDER_ID: &str = "50001113";
 pub const NCERROR_REFUND_OVERFLOW: &str = "50001129";
 /// NCERROR 50001184: SHA mismatch (wrong SHA-IN passphrase or algorithm).
 pub const NCERROR_SHA_MISMATCH: &str = "50001184";
+/// NCERROR 50001130: "error accessing the original order" (section 1.6). On `querydirect`
+/// with `PAYID=0`: the provider never received the order (docs/PROVIDERS.md, "Query"); on
+/// `orderdirect`: unknown alias.
+pub const NCERROR_UNKNOWN_ORDER: &str = "50001130";
 
 /// Why Ogone refused: its NCERROR code and NCERRORPLUS text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -442,6 +492,14 @@ impl Reason {
     /// NCERROR 50001184: the SHA-IN signature did not match (configuration error).
     pub fn is_sha_mismatch(&self) -> bool {
         self.is(NCERROR_SHA_MISMATCH)
+    }
+    /// A data error (NCERROR `5xxxxxxx`, NCSTATUS 5: invalid or incomplete request, section
+    /// 1.6), as opposed to a refusal by the acquirer or issuer (`3xxxxxxx`) or an
+    /// authentication failure (`4xxxxxxx`).
+    pub fn is_data_error(&self) -> bool {
+        self.nc_error
+            .as_deref()
+            .is_some_and(|e| e.len() == 8 && e.starts_with('5'))
     }
 }
 
@@ -483,7 +541,47 @@ pub enum Outcome {
     Uncertain,
 }
 
+/// What a `querydirect` reply means: either the provider never received the order, or the
+/// order's [`Outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryOutcome {
+    /// `STATUS=0`, `NCERROR=50001130`, `PAYID` `0` or absent: the ORDERID / PAYID queried is
+    /// unknown to the provider, so an order sent under it never reached it (docs/PROVIDERS.md,
+    /// "Query"). Distinct from [`Outcome::Uncertain`].
+    NotReceived,
+    /// The provider knows the order.
+    Known(Outcome),
+}
+
 impl NcResponse {
+    /// `amount` in minor units, converted exactly from the decimal with the exponent of
+    /// `currency` (`"4.5"` GBP → 450). `Ok(None)` when the reply has no amount.
+    pub fn amount_minor(&self) -> Result<Option<u64>, AmountError> {
+        let Some(amount) = &self.amount else {
+            return Ok(None);
+        };
+        let currency = self.currency.as_deref().unwrap_or_default();
+        decimal_to_minor_in(amount, currency).map(Some)
+    }
+
+    /// `ED` as an expiry; `None` when absent or not `MMYY`.
+    pub fn expiry(&self) -> Option<CardExpiry> {
+        self.ed
+            .as_deref()
+            .and_then(|ed| CardExpiry::parse_mmyy(ed).ok())
+    }
+
+    /// The meaning of a `querydirect` reply: [`QueryOutcome::NotReceived`] for an unknown
+    /// order, otherwise [`NcResponse::outcome`].
+    pub fn query_outcome(&self) -> QueryOutcome {
+        let no_payid = matches!(self.pay_id.as_deref(), None | Some("0"));
+        if self.status == 0 && no_payid && self.nc_error.as_deref() == Some(NCERROR_UNKNOWN_ORDER) {
+            QueryOutcome::NotReceived
+        } else {
+            QueryOutcome::Known(self.outcome())
+        }
+    }
+
     fn reason(&self) -> Reason {
         Reason {
             nc_error: self.nc_error.clone(),
@@ -842,6 +940,10 @@ mod tests {
             decline_url: Some(String::new()),
             exception_url: None,
             browser: None,
+            language: None,
+            remote_addr: None,
+            param_plus: None,
+            complus: None,
         }
     }
 
@@ -896,6 +998,10 @@ mod tests {
             timezone_minutes: Some(-60),
             user_agent: "Mozilla/5.0".into(),
         });
+        req.language = Some("fr_FR".into());
+        req.remote_addr = Some("203.0.113.7".into());
+        req.param_plus = Some("attempt=1&k=v".into());
+        req.complus = Some("G-1".into());
         for alg in [
             HashAlgorithm::Sha1,
             HashAlgorithm::Sha256,
@@ -905,7 +1011,7 @@ mod tests {
             let (last_name, sign) = form.last().unwrap();
             assert_eq!(last_name, "SHASIGN");
             let fields = &form[..form.len() - 1];
-            assert_eq!(fields.len(), 24);
+            assert_eq!(fields.len(), 28);
             assert_eq!(sign, &sha_in(&as_refs(fields), "mynicesig", alg));
             // The signature module also skips SHASIGN itself.
             assert_eq!(sign, &sha_in(&as_refs(&form), "mynicesig", alg));
@@ -914,6 +1020,10 @@ mod tests {
         assert!(form.contains(&("FLAG3D".into(), "Y".into())));
         assert!(form.contains(&("WIN3DS".into(), "MAINW".into())));
         assert!(form.contains(&("BROWSERTIMEZONE".into(), "-60".into())));
+        assert!(form.contains(&("LANGUAGE".into(), "fr_FR".into())));
+        assert!(form.contains(&("REMOTE_ADDR".into(), "203.0.113.7".into())));
+        assert!(form.contains(&("PARAMPLUS".into(), "attempt=1&k=v".into())));
+        assert!(form.contains(&("COMPLUS".into(), "G-1".into())));
     }
 
     #[test]
@@ -933,5 +1043,164 @@ mod tests {
         let dbg = format!("{:?}", request());
         assert!(!dbg.contains("secret12"));
         assert!(dbg.contains("Password(***)"));
+    }
+
+    #[test]
+    fn form_with_credentials_uses_the_account() {
+        let creds = Credentials::new(
+            "GUICHETTEST",
+            "API",
+            "guichet-test",
+            "Mysecretsig1875!?",
+            "out",
+            HashAlgorithm::Sha512,
+        );
+        let mut req = request();
+        req.pspid = String::new();
+        req.userid = String::new();
+        req.pswd = Password(String::new());
+        let form = req.to_form_with(&creds);
+        assert_eq!(form[0], ("PSPID".into(), "GUICHETTEST".into()));
+        assert_eq!(form[1], ("USERID".into(), "API".into()));
+        assert_eq!(form[2], ("PSWD".into(), "guichet-test".into()));
+        let (_, sign) = form.last().unwrap();
+        assert_eq!(
+            sign,
+            &sha_in(
+                &as_refs(&form[..form.len() - 1]),
+                "Mysecretsig1875!?",
+                HashAlgorithm::Sha512
+            )
+        );
+    }
+
+    // --- Reply additions ----------------------------------------------------------------------
+
+    #[test]
+    fn reads_card_fields_and_exact_amounts() {
+        // The simulator's transaction shape (docs/PROVIDERS.md, DirectLink answer).
+        let xml = r#"<?xml version="1.0"?><ncresponse orderID="G-1" PAYID="3014726" PAYIDSUB="2" NCSTATUS="0" NCERROR="0" NCERRORPLUS="!" ACCEPTANCE="test123" STATUS="9" amount="1111.11" currency="USD" PM="CreditCard" BRAND="VISA" CARDNO="XXXXXXXXXXXX1111" ED="1230" ECI="7" ALIAS="A1"></ncresponse>"#;
+        let r = parse_ncresponse(xml).unwrap();
+        assert_eq!(r.pay_id_sub.as_deref(), Some("2"));
+        assert_eq!(r.alias.as_deref(), Some("A1"));
+        assert_eq!(r.card_number.as_ref().unwrap().as_str(), "XXXXXXXXXXXX1111");
+        assert_eq!(r.ed.as_deref(), Some("1230"));
+        assert_eq!(r.expiry(), Some(CardExpiry::new(12, 2030).unwrap()));
+        assert_eq!(r.eci.as_deref(), Some("7"));
+        assert_eq!(r.brand.as_deref(), Some("VISA"));
+        assert_eq!(r.amount_minor(), Ok(Some(111111)));
+        // Section 1.4 querydirect sample: AMOUNT="4.5" GBP → 450; section 1.3 "125" EUR.
+        assert_eq!(
+            parse_ncresponse(&samples()[4].xml).unwrap().amount_minor(),
+            Ok(Some(450))
+        );
+        assert_eq!(
+            parse_ncresponse(&samples()[0].xml).unwrap().amount_minor(),
+            Ok(Some(12500))
+        );
+        // No amount; JPY and KWD exponents; a bad amount.
+        assert_eq!(
+            parse_ncresponse(&samples()[2].xml).unwrap().amount_minor(),
+            Ok(None)
+        );
+        let with = |amount: &str, currency: &str| {
+            parse_ncresponse(&format!(
+                r#"<ncresponse STATUS="9" amount="{amount}" currency="{currency}"/>"#
+            ))
+            .unwrap()
+            .amount_minor()
+        };
+        assert_eq!(with("1500", "JPY"), Ok(Some(1500)));
+        assert_eq!(with("1.5", "KWD"), Ok(Some(1500)));
+        assert!(with("1.5", "JPY").is_err());
+        assert!(with("1e3", "EUR").is_err());
+        assert!(with("15", "ZZZ").is_err());
+    }
+
+    #[test]
+    fn unmasked_card_number_is_dropped() {
+        let xml = r#"<ncresponse STATUS="9" CARDNO="4111111111111111" ED="99"/>"#;
+        let r = parse_ncresponse(xml).unwrap();
+        assert_eq!(r.card_number, None);
+        assert_eq!(r.expiry(), None);
+        assert_eq!(r.outcome(), Outcome::Captured);
+        assert!(!format!("{r:?}").contains("4111111111111111"));
+    }
+
+    #[test]
+    fn query_outcomes() {
+        // docs/PROVIDERS.md, "Query": an ORDERID or PAYID the provider never received.
+        let never = r#"<ncresponse orderID="G-1" PAYID="0" NCSTATUS="5" NCERROR="50001130" NCERRORPLUS="unknown order" STATUS="0"/>"#;
+        let r = parse_ncresponse(never).unwrap();
+        assert_eq!(r.query_outcome(), QueryOutcome::NotReceived);
+        // The same code from orderdirect (unknown alias) is a data error, not "never received".
+        assert!(matches!(r.outcome(), Outcome::Declined { reason } if reason.is_data_error()));
+        let no_payid = r#"<ncresponse NCERROR="50001130" STATUS="0"/>"#;
+        assert_eq!(
+            parse_ncresponse(no_payid).unwrap().query_outcome(),
+            QueryOutcome::NotReceived
+        );
+        // Known orders, whatever their state.
+        for (xml, want) in [
+            (
+                r#"<ncresponse PAYID="5" NCERROR="50001130" STATUS="0"/>"#,
+                Outcome::Declined {
+                    reason: Reason {
+                        nc_error: Some("50001130".into()),
+                        text: None,
+                    },
+                },
+            ),
+            (
+                r#"<ncresponse PAYID="5" NCERROR="0" STATUS="9"/>"#,
+                Outcome::Captured,
+            ),
+            (
+                r#"<ncresponse PAYID="5" NCERROR="0" STATUS="5"/>"#,
+                Outcome::Authorized,
+            ),
+            (
+                r#"<ncresponse PAYID="5" NCERROR="0" STATUS="8"/>"#,
+                Outcome::Refunded,
+            ),
+            (
+                r#"<ncresponse PAYID="5" NCERROR="0" STATUS="81"/>"#,
+                Outcome::RefundPending,
+            ),
+            (
+                r#"<ncresponse PAYID="5" NCERROR="0" STATUS="91"/>"#,
+                Outcome::Uncertain,
+            ),
+            (
+                r#"<ncresponse PAYID="0" NCERROR="50001113" STATUS="0"/>"#,
+                Outcome::Uncertain,
+            ),
+        ] {
+            assert_eq!(
+                parse_ncresponse(xml).unwrap().query_outcome(),
+                QueryOutcome::Known(want),
+                "{xml}"
+            );
+        }
+    }
+
+    #[test]
+    fn data_errors() {
+        let reason = |e: &str| Reason {
+            nc_error: Some(e.into()),
+            text: None,
+        };
+        assert!(reason("50001111").is_data_error());
+        assert!(reason("50001184").is_data_error());
+        assert!(!reason("30001001").is_data_error());
+        assert!(!reason("40001134").is_data_error());
+        assert!(!reason("0").is_data_error());
+        assert!(
+            !Reason {
+                nc_error: None,
+                text: None
+            }
+            .is_data_error()
+        );
     }
 }

@@ -87,6 +87,8 @@ pub fn router() -> Router<AppState> {
             "/contacts/{id}/deferred-settlements",
             post(catalogue::settle_deferred),
         )
+        .route("/orders/{id}", get(crate::orders::admin_get))
+        .route("/orders/{id}/refunds", post(crate::orders::admin_refund))
         .route(
             "/promo-codes",
             get(catalogue::list_promo_codes).post(catalogue::create_promo_code),

@@ -2,6 +2,7 @@
 //! always, PostgreSQL when `GUICHET_TEST_PG_URL` is set (CI sets it and `GUICHET_REQUIRE_PG=1`).
 
 mod admin_access;
+mod cards;
 mod catalogue;
 mod concurrency;
 mod contacts;

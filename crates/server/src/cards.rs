@@ -1,0 +1,894 @@
+//! The card leg of a checkout and card refunds (SPEC F7, F11, F12, F15).
+//!
+//! A card payment is written `pending_provider` together with a held card leg *before* the
+//! provider is called; what the provider answers (directly, through the 3-D Secure return, the
+//! post-sale feedback, the Sips automatic response, or the recovery job's query) goes through
+//! [`settle`], which commits every leg of the order on a capture and releases them on a
+//! decline. An answer that does not tell (timeout, lost reply, 5xx, malformed reply) leaves
+//! the payment pending: the recovery job ([`recover_due`]) asks the provider until it knows.
+//! Settling is conditional on the payment still being open, so duplicate or late answers change
+//! nothing. Card numbers and CVVs never come here: only the provider's alias and masked number.
+
+use crate::AppState;
+use crate::checkout::{self, account, figures, internal, posting, webhook};
+use crate::error::ApiError;
+use crate::psp::{self, Account, Charge, RefundVerdict, Verdict};
+use axum::http::StatusCode;
+use guichet_domain::config::{PaymentModeType, ProviderKind};
+use guichet_domain::postings;
+use guichet_domain::refund::{self as refund_rule, Destination, LegMeans, LegRoom, RefundError};
+use guichet_domain::settlement::{self, Remainder};
+use guichet_domain::threeds;
+use guichet_domain::{AccountKind, Money};
+use guichet_store::{
+    CardDetails, CardPayment, CardPaymentStatus, HoldStatus, LegKind, NewCardPayment, NewRefund,
+    Order, OrderOp, OrderStatus, Refund, RefundDestination, RefundStatus,
+};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// What the buyer's side sends with a card payment.
+#[derive(Debug, Clone, Default)]
+pub struct CardRequest {
+    /// Ogone: the query string of the Alias Gateway's redirect (signed by the provider).
+    pub alias_return: Option<String>,
+    pub browser: psp::Browser,
+    pub client_ip: String,
+}
+
+/// What the buyer's side must do next.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// 3-D Secure: show this HTML (the provider's page, which posts to the issuer).
+    Html(String),
+    /// A hosted payment page: POST these fields to this URL from the browser.
+    FormPost {
+        url: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum PayResult {
+    Paid(Order),
+    RequiresAction { order: Order, action: Action },
+    Declined { order: Order, reason: String },
+    Pending(Order),
+}
+
+/// The Ogone Alias Gateway `ORDERID` of an order's card form: the returned alias is only
+/// accepted for the order it was made for.
+pub fn alias_order_id(order_id: Uuid) -> String {
+    format!("A{}", base32(order_id))
+}
+
+/// A provider reference (`ORDERID`, `transactionReference`): 27 characters, letters and digits.
+pub fn reference_of(payment_id: Uuid) -> String {
+    format!("G{}", base32(payment_id))
+}
+
+fn base32(id: Uuid) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut n = id.as_u128();
+    let mut out = [0u8; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(n & 31) as usize];
+        n >>= 5;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// How long after the provider call the recovery job first asks about a payment: later than
+/// any call still in flight can answer.
+fn first_check(state: &AppState, now: OffsetDateTime) -> OffsetDateTime {
+    now + state.config.provider_timeout + Duration::seconds(5)
+}
+
+/// Backoff of the recovery job: 1, 2, 4 … minutes, at most 30.
+fn next_check(checks: i64, now: OffsetDateTime) -> OffsetDateTime {
+    let minutes = 1i64 << checks.clamp(0, 5);
+    now + Duration::minutes(minutes.min(30))
+}
+
+async fn channel_of(state: &AppState, order: &Order) -> Result<Uuid, ApiError> {
+    Ok(state
+        .store
+        .get_point_of_sale(order.point_of_sale_id)
+        .await?
+        .sales_channel_id)
+}
+
+/// The card form of an order (Ogone Alias Gateway: URL and signed hidden fields), when its
+/// channel's provider uses one.
+pub async fn card_form(
+    state: &AppState,
+    order: &Order,
+    token: &str,
+) -> Result<Option<psp::CardForm>, ApiError> {
+    let channel = channel_of(state, order).await?;
+    let account = match Account::load(state, channel).await {
+        Ok(a) => a,
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let return_url = format!("{}/pay/{token}/card-return", state.config.base_url);
+    Ok(account.card_form(&alias_order_id(order.id), &return_url, &order.language))
+}
+
+/// Pays the remainder of an order by card.
+pub async fn pay_by_card(
+    state: &AppState,
+    order_id: Uuid,
+    req: CardRequest,
+    now: OffsetDateTime,
+) -> Result<PayResult, ApiError> {
+    let first = state.store.get_order(order_id).await?;
+    if first.status == OrderStatus::Paid {
+        return Ok(PayResult::Paid(first));
+    }
+    checkout::ensure_open(&first, now)?;
+    if !checkout::modes_at(state, &first)
+        .await?
+        .contains(&PaymentModeType::Card)
+    {
+        return Err(checkout::mode_missing("payment by card"));
+    }
+    let channel = channel_of(state, &first).await?;
+    let account = Account::load(state, channel).await?;
+    let card = match account.provider() {
+        ProviderKind::Ogone => {
+            let raw = req.alias_return.as_deref().ok_or_else(|| {
+                let mut f = crate::error::Fields::new();
+                f.add(
+                    "card_alias_return",
+                    "the provider's return from the card form is required",
+                );
+                f.finish().err().unwrap_or_else(ApiError::internal)
+            })?;
+            account.verify_alias_return(raw, &alias_order_id(first.id))?
+        }
+        ProviderKind::Sips => CardDetails::default(),
+    };
+    let system = state.store.get_payment_system(channel).await?;
+    let decision = threeds::requires_3ds(
+        system.three_ds_policy,
+        system.three_ds_days,
+        first.first_event_at,
+        now,
+    );
+    let payment_id = Uuid::now_v7();
+    let leg_id = Uuid::now_v7();
+    let reference = reference_of(payment_id);
+    let check_at = first_check(state, now);
+    let provider = account.provider();
+    let order = checkout::with_retries(state, order_id, |order| {
+        let card = card.clone();
+        let reference = reference.clone();
+        async move {
+            checkout::ensure_open(&order, now)?;
+            let figs = figures(&order)?;
+            settlement::choose_remainder(figs.amount_due, Remainder::Card, None).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "nothing_to_pay",
+                    "nothing remains to be paid: pay with means \"none\"",
+                )
+            })?;
+            Ok(vec![
+                OrderOp::LegInsert {
+                    leg_id,
+                    kind: LegKind::Card,
+                    source_id: payment_id,
+                    amount: figs.amount_due,
+                    status: HoldStatus::Held,
+                },
+                OrderOp::CardPaymentInsert(NewCardPayment {
+                    id: payment_id,
+                    leg_id,
+                    sales_channel_id: channel,
+                    provider,
+                    reference,
+                    amount: figs.amount_due,
+                    three_ds_required: decision.required,
+                    three_ds_reason: decision.reason.to_owned(),
+                    card,
+                    next_check_at: check_at,
+                }),
+            ])
+        }
+    })
+    .await?;
+    let payment = state.store.get_card_payment(payment_id).await?;
+    tracing::info!(order = %order.id, payment = %payment.id, reference = %payment.reference,
+        amount = %payment.amount, three_ds = decision.required, reason = decision.reason,
+        "card payment sent to the provider");
+    let charge = Charge {
+        reference: payment.reference.clone(),
+        amount: payment.amount,
+        alias: payment.card.alias.clone(),
+        three_ds: decision.required,
+        language: order.language.clone(),
+        browser: req.browser,
+        client_ip: req.client_ip,
+        return_base: format!("{}/psp", state.config.base_url),
+    };
+    let verdict = account.charge(&state.config.provider_http, &charge).await;
+    outcome(state, &payment, verdict, now).await
+}
+
+/// Applies a provider's verdict to a payment and says what the buyer sees.
+async fn outcome(
+    state: &AppState,
+    payment: &CardPayment,
+    verdict: Verdict,
+    now: OffsetDateTime,
+) -> Result<PayResult, ApiError> {
+    let action = match &verdict {
+        Verdict::ThreeDs { html, .. } => Some(Action::Html(html.clone())),
+        Verdict::Redirect { url, fields } => Some(Action::FormPost {
+            url: url.clone(),
+            fields: fields.clone(),
+        }),
+        _ => None,
+    };
+    let reason = match &verdict {
+        Verdict::Declined { reason, .. } => Some(reason.clone()),
+        _ => None,
+    };
+    let not_taken = match &verdict {
+        Verdict::NotTaken { reason } => Some(reason.clone()),
+        _ => None,
+    };
+    let order = settle(state, payment.id, verdict, now).await?;
+    if let Some(action) = action {
+        return Ok(PayResult::RequiresAction { order, action });
+    }
+    if let Some(reason) = reason {
+        return Ok(PayResult::Declined { order, reason });
+    }
+    if let Some(reason) = not_taken {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_error",
+            format!(
+                "the payment provider did not take the payment ({reason}); nothing was charged, try again"
+            ),
+        ));
+    }
+    Ok(match order.status {
+        OrderStatus::Paid => PayResult::Paid(order),
+        _ => PayResult::Pending(order),
+    })
+}
+
+/// Moves a card payment on according to the provider. Idempotent: a payment already settled
+/// is left as it is (a duplicate feedback changes nothing).
+pub async fn settle(
+    state: &AppState,
+    payment_id: Uuid,
+    verdict: Verdict,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
+    let payment = state.store.get_card_payment(payment_id).await?;
+    let open = [
+        CardPaymentStatus::PendingProvider,
+        CardPaymentStatus::AwaitingThreeDs,
+    ];
+    if !payment.status.is_open() {
+        if matches!(verdict, Verdict::Captured { .. })
+            && payment.status != CardPaymentStatus::Captured
+        {
+            // Money taken for a payment Guichet already gave up: an operator must refund it.
+            tracing::error!(payment = %payment.id, reference = %payment.reference,
+                status = payment.status.as_str(),
+                "the provider reports a capture for a payment already closed; refund it at the provider");
+        }
+        return Ok(state.store.get_order(payment.order_id).await?);
+    }
+    let set = |to: CardPaymentStatus,
+               payid: Option<String>,
+               provider_status: Option<String>,
+               reason: Option<String>| OrderOp::CardPaymentSet {
+        id: payment.id,
+        from: open.to_vec(),
+        to,
+        payid,
+        provider_status,
+        failure_reason: reason,
+        next_check_at: None,
+    };
+    let result = checkout::with_retries(state, payment.order_id, |order| {
+        let verdict = verdict.clone();
+        let payment = payment.clone();
+        async move {
+            let current = state.store.get_card_payment(payment.id).await?;
+            if !current.status.is_open() {
+                return Ok(Vec::new());
+            }
+            let leg = order
+                .legs
+                .iter()
+                .find(|l| l.id == payment.leg_id)
+                .ok_or_else(|| internal("card leg missing"))?;
+            match verdict {
+                Verdict::Captured { payid, status } => {
+                    if order.status != OrderStatus::AwaitingPayment
+                        || leg.status != HoldStatus::Held
+                    {
+                        return Err(internal("captured card payment on a closed order"));
+                    }
+                    let figs = figures(&order)?;
+                    let amounts =
+                        settlement::commit_amounts(order.total, &figs.applied, Remainder::Card)
+                            .map_err(internal)?;
+                    if amounts.card != payment.amount {
+                        return Err(internal(
+                            "the card amount differs from the amount due; payment left pending",
+                        ));
+                    }
+                    let clearing = account(
+                        state,
+                        &order,
+                        AccountKind::ProviderClearing,
+                        payment.sales_channel_id,
+                    )
+                    .await?;
+                    let mut ops =
+                        checkout::commit_ops(state, &order, &figs, amounts, Some(clearing), now)
+                            .await?;
+                    ops.push(set(CardPaymentStatus::Captured, payid, Some(status), None));
+                    Ok(ops)
+                }
+                Verdict::Declined {
+                    payid,
+                    status,
+                    reason,
+                } => {
+                    let mut ops = release_all(state, &order).await?;
+                    ops.push(set(
+                        CardPaymentStatus::Declined,
+                        payid,
+                        Some(status),
+                        Some(reason.clone()),
+                    ));
+                    if let Some(shop) = order.shop_key_id {
+                        let data = serde_json::json!({
+                            "order_id": order.id,
+                            "status": order.status.as_str(),
+                            "reason": reason,
+                        });
+                        ops.push(webhook(shop, "order.payment_failed", data, now));
+                    }
+                    Ok(ops)
+                }
+                Verdict::Abandoned { reason } => {
+                    let mut ops = release_all(state, &order).await?;
+                    ops.push(set(
+                        CardPaymentStatus::Abandoned,
+                        None,
+                        None,
+                        Some(reason.clone()),
+                    ));
+                    if let Some(shop) = order.shop_key_id {
+                        let data = serde_json::json!({
+                            "order_id": order.id,
+                            "status": order.status.as_str(),
+                            "reason": reason,
+                        });
+                        ops.push(webhook(shop, "order.payment_failed", data, now));
+                    }
+                    Ok(ops)
+                }
+                Verdict::NotTaken { reason } => {
+                    // Nothing reached the provider: only the card leg closes; the buyer's
+                    // codes, voucher and credit stay reserved for another try.
+                    let holds = account(state, &order, AccountKind::Holds, order.id).await?;
+                    let mut ops = Vec::new();
+                    checkout::release_leg(
+                        state,
+                        &order,
+                        leg,
+                        leg.amount,
+                        Money::zero(order.currency),
+                        holds,
+                        &mut ops,
+                    )
+                    .await?;
+                    ops.push(set(CardPaymentStatus::Failed, None, None, Some(reason)));
+                    Ok(ops)
+                }
+                Verdict::ThreeDs { payid, .. } => {
+                    if current.status != CardPaymentStatus::PendingProvider {
+                        return Ok(Vec::new());
+                    }
+                    Ok(vec![set(
+                        CardPaymentStatus::AwaitingThreeDs,
+                        payid,
+                        Some("46".to_owned()),
+                        None,
+                    )])
+                }
+                Verdict::Redirect { .. } | Verdict::Waiting { .. } | Verdict::Unknown { .. } => {
+                    Ok(Vec::new())
+                }
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(order) => Ok(order),
+        // A concurrent answer settled it first.
+        Err(e) if e.code == "card_payment_moved" => {
+            Ok(state.store.get_order(payment.order_id).await?)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Releases every reservation of an unpaid order (card leg, voucher and credit holds, promo
+/// uses); the order stays awaiting payment so the buyer may start again.
+async fn release_all(state: &AppState, order: &Order) -> Result<Vec<OrderOp>, ApiError> {
+    let mut ops = Vec::new();
+    let holds = account(state, order, AccountKind::Holds, order.id).await?;
+    for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
+        checkout::release_leg(
+            state,
+            order,
+            leg,
+            leg.amount,
+            Money::zero(order.currency),
+            holds,
+            &mut ops,
+        )
+        .await?;
+    }
+    for p in order.promos.iter().filter(|p| p.status == HoldStatus::Held) {
+        ops.push(OrderOp::PromoSettle {
+            application_id: p.id,
+            to: HoldStatus::Released,
+        });
+    }
+    Ok(ops)
+}
+
+/// A provider's signed answer about a payment (3-D Secure return, post-sale feedback, Sips
+/// responses): checked against the payment, then settled.
+pub async fn provider_answer(
+    state: &AppState,
+    provider: ProviderKind,
+    params: &[(String, String)],
+    now: OffsetDateTime,
+) -> Result<(CardPayment, Order), ApiError> {
+    let reference = psp::reference_in(provider, params).ok_or_else(|| {
+        tracing::warn!(?provider, "provider answer without a reference: rejected");
+        ApiError::bad_request("the provider's answer names no payment")
+    })?;
+    let payment = state
+        .store
+        .card_payment_by_reference(&reference)
+        .await
+        .map_err(|_| {
+            tracing::warn!(%reference, "provider answer for an unknown payment: rejected");
+            ApiError::not_found("payment")
+        })?;
+    if payment.provider != provider {
+        return Err(ApiError::not_found("payment"));
+    }
+    let account = Account::load(state, payment.sales_channel_id).await?;
+    let answer = account.verify_answer(params).inspect_err(|e| {
+        tracing::warn!(reference = %payment.reference, error = %e.message,
+            "provider answer rejected (signature or content)");
+    })?;
+    if let Some(amount) = answer.amount
+        && amount != payment.amount
+    {
+        tracing::warn!(reference = %payment.reference, "provider answer with another amount: rejected");
+        return Err(ApiError::bad_request(
+            "the amount in the provider's answer differs from the payment",
+        ));
+    }
+    let order = settle(state, payment.id, answer.verdict, now).await?;
+    let payment = state.store.get_card_payment(payment.id).await?;
+    Ok((payment, order))
+}
+
+/// The recovery job: asks the provider about every payment and refund left pending whose
+/// check is due, and settles what it learns. Returns how many were settled.
+pub async fn recover_due(state: &AppState, now: OffsetDateTime, limit: u32) -> usize {
+    let mut settled = 0;
+    let payments = match state.store.card_payments_to_check(now, limit).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "recovery: listing pending payments failed");
+            return 0;
+        }
+    };
+    for p in payments {
+        match recover_payment(state, &p, now).await {
+            Ok(true) => settled += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(payment = %p.id, error = %e.message, "recovery of a payment failed");
+                let _ = state
+                    .store
+                    .card_payment_checked(p.id, next_check(p.checks, now))
+                    .await;
+            }
+        }
+    }
+    let refunds = match state.store.refunds_to_check(now, limit).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "recovery: listing pending refunds failed");
+            return settled;
+        }
+    };
+    for r in refunds {
+        match recover_refund(state, &r, now).await {
+            Ok(true) => settled += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(refund = %r.id, error = %e.message, "recovery of a refund failed");
+                let _ = state
+                    .store
+                    .refund_checked(r.id, next_check(r.checks, now))
+                    .await;
+            }
+        }
+    }
+    settled
+}
+
+async fn recover_payment(
+    state: &AppState,
+    p: &CardPayment,
+    now: OffsetDateTime,
+) -> Result<bool, ApiError> {
+    let account = Account::load(state, p.sales_channel_id).await?;
+    let verdict = account
+        .query(&state.config.provider_http, &p.reference)
+        .await;
+    let order = state.store.get_order(p.order_id).await?;
+    let verdict = match verdict {
+        // Still at the issuer's page or on the hosted page: give up once the order's time ran
+        // out (the provider has taken nothing).
+        Verdict::Waiting { .. } if order.hold_expires_at <= now => Verdict::Abandoned {
+            reason: "the buyer did not finish the payment in time".to_owned(),
+        },
+        v => v,
+    };
+    tracing::info!(payment = %p.id, reference = %p.reference, verdict = verdict.name(),
+        "recovery asked the provider");
+    match verdict {
+        Verdict::Waiting { .. } | Verdict::Unknown { .. } | Verdict::Redirect { .. } => {
+            state
+                .store
+                .card_payment_checked(p.id, next_check(p.checks, now))
+                .await?;
+            Ok(false)
+        }
+        Verdict::ThreeDs { .. } => {
+            state
+                .store
+                .card_payment_checked(p.id, next_check(p.checks, now))
+                .await?;
+            Ok(false)
+        }
+        v => {
+            settle(state, p.id, v, now).await?;
+            Ok(true)
+        }
+    }
+}
+
+// ---- refunds ---------------------------------------------------------------------------
+
+fn refund_error(e: RefundError) -> ApiError {
+    let code = match &e {
+        RefundError::ExceedsLeg { .. } => "refund_exceeds_collected",
+        RefundError::NoCardLeg | RefundError::NotACardLeg => "not_paid_by_card",
+        RefundError::UnknownLeg => "unknown_leg",
+        RefundError::NotPositive | RefundError::Currency => "invalid_amount",
+        RefundError::NoLeg => "nothing_to_refund",
+        RefundError::Money(_) => return internal(e),
+    };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+}
+
+fn leg_room(order: &Order) -> Vec<LegRoom> {
+    order
+        .legs
+        .iter()
+        .filter(|l| l.status == HoldStatus::Committed)
+        .map(|l| LegRoom {
+            id: l.id,
+            means: match l.kind {
+                LegKind::Card => LegMeans::Card,
+                LegKind::Voucher => LegMeans::Voucher,
+                LegKind::CreditBalance => LegMeans::CreditBalance,
+                LegKind::DeferredAccount => LegMeans::DeferredAccount,
+            },
+            collected: l.amount,
+            refunded: l.refunded,
+        })
+        .collect()
+}
+
+/// Refunds part or all of a paid order, to the card or to the contact's credit balance.
+pub async fn refund(
+    state: &AppState,
+    order_id: Uuid,
+    amount: Money,
+    destination: RefundDestination,
+    leg: Option<Uuid>,
+    requested_by: &str,
+    now: OffsetDateTime,
+) -> Result<Refund, ApiError> {
+    let refund_id = Uuid::now_v7();
+    let check_at = first_check(state, now);
+    let order = checkout::with_retries(state, order_id, |order| async move {
+        if order.status != OrderStatus::Paid {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "order_not_paid",
+                format!(
+                    "only a paid order can be refunded (it is {})",
+                    order.status.as_str()
+                ),
+            ));
+        }
+        let dest = match destination {
+            RefundDestination::Card => Destination::Card,
+            RefundDestination::CreditBalance => Destination::CreditBalance,
+        };
+        let leg_id =
+            refund_rule::choose_leg(&leg_room(&order), dest, leg, amount).map_err(refund_error)?;
+        let mut ops = Vec::new();
+        match destination {
+            RefundDestination::CreditBalance => {
+                let contact = order.contact_id.ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "no_contact",
+                        "the order has no contact, so no credit balance to refund to",
+                    )
+                })?;
+                let refunds =
+                    account(state, &order, AccountKind::Refunds, order.institution_id).await?;
+                let credit = account(state, &order, AccountKind::ContactCredit, contact).await?;
+                ops.push(OrderOp::RefundInsert(NewRefund {
+                    id: refund_id,
+                    leg_id,
+                    destination,
+                    amount,
+                    status: RefundStatus::Succeeded,
+                    card_payment_id: None,
+                    requested_by: requested_by.to_owned(),
+                    next_check_at: now,
+                }));
+                let memo = format!("order {}: refund to the credit balance", order.id);
+                ops.push(OrderOp::Post(
+                    postings::refund(refunds, credit, amount, &memo).map_err(posting)?,
+                ));
+                if let Some(shop) = order.shop_key_id {
+                    ops.push(refund_webhook(
+                        shop,
+                        &order,
+                        refund_id,
+                        amount,
+                        destination,
+                        now,
+                    ));
+                }
+            }
+            RefundDestination::Card => {
+                let payment = state
+                    .store
+                    .card_payments_of_order(order.id)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.leg_id == leg_id && p.status == CardPaymentStatus::Captured)
+                    .ok_or_else(|| internal("captured card payment of the leg missing"))?;
+                ops.push(OrderOp::RefundInsert(NewRefund {
+                    id: refund_id,
+                    leg_id,
+                    destination,
+                    amount,
+                    status: RefundStatus::PendingProvider,
+                    card_payment_id: Some(payment.id),
+                    requested_by: requested_by.to_owned(),
+                    next_check_at: check_at,
+                }));
+            }
+        }
+        Ok(ops)
+    })
+    .await
+    .map_err(|e| {
+        if e.code == "refund_exceeds_leg" {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refund_exceeds_collected",
+                "the refund exceeds what the leg collected less earlier refunds",
+            )
+        } else {
+            e
+        }
+    })?;
+    let refund = state.store.get_refund(refund_id).await?;
+    if refund.status != RefundStatus::PendingProvider {
+        return Ok(refund);
+    }
+    // To the card: ask the provider, then record what it says.
+    let payment_id = refund
+        .card_payment_id
+        .ok_or_else(|| internal("card refund without payment"))?;
+    let payment = state.store.get_card_payment(payment_id).await?;
+    let leg = order
+        .legs
+        .iter()
+        .find(|l| l.id == refund.leg_id)
+        .ok_or_else(|| internal("refund leg missing"))?;
+    let last = leg.refunded == leg.amount;
+    let account = Account::load(state, payment.sales_channel_id).await?;
+    tracing::info!(refund = %refund.id, reference = %payment.reference, amount = %amount,
+        "card refund sent to the provider");
+    let mut verdict = account
+        .refund(&state.config.provider_http, &payment, amount, last)
+        .await;
+    // Accepted but not final yet: one more look straight away.
+    if let RefundVerdict::Pending {
+        payidsub: Some(sub),
+    } = &verdict
+    {
+        verdict = account
+            .query_refund(&state.config.provider_http, &payment, sub)
+            .await;
+    }
+    finish_refund(state, &refund, verdict, now).await
+}
+
+fn refund_webhook(
+    shop: Uuid,
+    order: &Order,
+    refund_id: Uuid,
+    amount: Money,
+    destination: RefundDestination,
+    now: OffsetDateTime,
+) -> OrderOp {
+    let data = serde_json::json!({
+        "order_id": order.id,
+        "refund_id": refund_id,
+        "amount": crate::admin::MoneyJson::from(amount),
+        "destination": destination.as_str(),
+    });
+    webhook(shop, "refund.succeeded", data, now)
+}
+
+/// Records the provider's answer to a card refund (idempotent: a settled refund stays).
+async fn finish_refund(
+    state: &AppState,
+    refund: &Refund,
+    verdict: RefundVerdict,
+    now: OffsetDateTime,
+) -> Result<Refund, ApiError> {
+    let (to, payidsub, reason) = match verdict {
+        RefundVerdict::Done { payidsub } => (RefundStatus::Succeeded, payidsub, None),
+        RefundVerdict::Refused { reason } => (RefundStatus::Failed, None, Some(reason)),
+        RefundVerdict::Pending { payidsub } => {
+            // Keep the provider's history line, so the recovery job can ask about it.
+            if payidsub.is_some() && refund.provider_payidsub.is_none() {
+                let id = refund.id;
+                let result = checkout::with_retries(state, refund.order_id, |_order| {
+                    let payidsub = payidsub.clone();
+                    async move {
+                        Ok(vec![OrderOp::RefundSet {
+                            id,
+                            to: RefundStatus::PendingProvider,
+                            payidsub,
+                            failure_reason: None,
+                        }])
+                    }
+                })
+                .await;
+                if let Err(e) = result
+                    && e.code != "refund_moved"
+                {
+                    return Err(e);
+                }
+            }
+            return Ok(state.store.get_refund(refund.id).await?);
+        }
+        RefundVerdict::Unknown { why } => {
+            tracing::warn!(refund = %refund.id, %why, "card refund outcome unknown; recovery will ask");
+            return Ok(state.store.get_refund(refund.id).await?);
+        }
+    };
+    let r = refund.clone();
+    let result = checkout::with_retries(state, refund.order_id, |order| {
+        let r = r.clone();
+        let payidsub = payidsub.clone();
+        let reason = reason.clone();
+        async move {
+            let current = state.store.get_refund(r.id).await?;
+            if current.status != RefundStatus::PendingProvider {
+                return Ok(Vec::new());
+            }
+            let mut ops = vec![OrderOp::RefundSet {
+                id: r.id,
+                to,
+                payidsub,
+                failure_reason: reason,
+            }];
+            if to == RefundStatus::Succeeded {
+                let payment = state
+                    .store
+                    .get_card_payment(r.card_payment_id.ok_or_else(|| internal("no payment"))?)
+                    .await?;
+                let refunds =
+                    account(state, &order, AccountKind::Refunds, order.institution_id).await?;
+                let clearing = account(
+                    state,
+                    &order,
+                    AccountKind::ProviderClearing,
+                    payment.sales_channel_id,
+                )
+                .await?;
+                let memo = format!("order {}: refund to the card", order.id);
+                ops.push(OrderOp::Post(
+                    postings::refund(refunds, clearing, r.amount, &memo).map_err(posting)?,
+                ));
+                if let Some(shop) = order.shop_key_id {
+                    ops.push(refund_webhook(
+                        shop,
+                        &order,
+                        r.id,
+                        r.amount,
+                        r.destination,
+                        now,
+                    ));
+                }
+            }
+            Ok(ops)
+        }
+    })
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if e.code == "refund_moved" => {}
+        Err(e) => return Err(e),
+    }
+    let refund = state.store.get_refund(refund.id).await?;
+    if refund.status == RefundStatus::Failed {
+        tracing::info!(refund = %refund.id, reason = ?refund.failure_reason, "card refund refused");
+    }
+    Ok(refund)
+}
+
+async fn recover_refund(
+    state: &AppState,
+    r: &Refund,
+    now: OffsetDateTime,
+) -> Result<bool, ApiError> {
+    let payment = state
+        .store
+        .get_card_payment(r.card_payment_id.ok_or_else(|| internal("no payment"))?)
+        .await?;
+    let account = Account::load(state, payment.sales_channel_id).await?;
+    let verdict = account
+        .recover_refund(&state.config.provider_http, &payment, r)
+        .await;
+    match verdict {
+        RefundVerdict::Pending { .. } | RefundVerdict::Unknown { .. } => {
+            state
+                .store
+                .refund_checked(r.id, next_check(r.checks, now))
+                .await?;
+            Ok(false)
+        }
+        v => {
+            finish_refund(state, r, v, now).await?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! Card payments end to end (issue 4): the test is the buyer's browser — it posts card fields
+//! to the provider simulator's Alias Gateway, follows its redirects and the 3-D Secure page —
+//! and the shop; Guichet talks to the simulator over real HTTP in Ogone's wire format.
+
+use crate::helpers::{ShopFixture, TestApp, id};
+use crate::on_both;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const VISA_OK: &str = "4111111111111111";
+pub const VISA_3DS: &str = "4000000000000002";
+pub const VISA_FRICTIONLESS: &str = "4186455175836497";
+
+/// The simulator's decline card (docs/PROVIDERS.md, simulator test cards).
+pub fn decline_card() -> String {
+    guichet_psp_sim::test_cards::DECLINED.to_owned()
+}
+
+pub struct CardEnv {
+    pub app: TestApp,
+    pub shop: ShopFixture,
+    pub sim: String,
+    /// A browser: no automatic redirects, so each hop is checked.
+    pub browser: reqwest::Client,
+}
+
+/// A simulator on its own port whose post-sale feedback goes to this Guichet, and the
+/// internet channel paying through it with `policy` (3-D Secure).
+pub async fn card_env(app: TestApp, policy: &str, days: u32) -> CardEnv {
+    let shop = app.shop().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = guichet_psp_sim::SimConfig::default();
+    config.hang = std::time::Duration::from_secs(3);
+    for a in &mut config.ogone_accounts {
+        a.feedback_url = Some(format!("{}/psp/ogone/feedback", app.base));
+    }
+    let simulator = guichet_psp_sim::Simulator::new(config, sim.clone());
+    tokio::spawn(simulator.serve(listener));
+    let path = format!(
+        "/api/v1/admin/sales-channels/{}/payment-system",
+        shop.t.channel
+    );
+    let body = json!({
+        "provider": "ogone",
+        "label": "Ogone (simulator)",
+        "base_url": format!("{sim}/ncol/test"),
+        "merchant_id": "GUICHETTEST",
+        "settings": {"userid": "API", "hash_algorithm": "SHA-512"},
+        "credentials": {"password": "guichet-test", "sha_in": "Mysecretsig1875!?", "sha_out": "Mysecretsig1875!?"},
+        "three_ds_policy": policy,
+        "three_ds_days": days
+    });
+    let (status, saved) = app
+        .call(Method::PUT, &path, Some(&app.admin), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    CardEnv {
+        app,
+        shop,
+        sim,
+        browser,
+    }
+}
+
+/// The hidden fields and inputs of the first form of an HTML page, with its action.
+pub fn form_of(html: &str, base: &str) -> (String, Vec<(String, String)>) {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let start = tag.find(&key)? + key.len();
+        let end = tag[start..].find('"')? + start;
+        Some(
+            tag[start..end]
+                .replace("&amp;", "&")
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&#39;", "'"),
+        )
+    };
+    let form_start = html.find("<form").expect("a form");
+    let form_tag_end = html[form_start..].find('>').unwrap() + form_start;
+    let action = attr(&html[form_start..=form_tag_end], "action").unwrap_or_default();
+    let action = if action.starts_with("http") {
+        action
+    } else {
+        format!("{base}{action}")
+    };
+    let form_end = html[form_start..]
+        .find("</form>")
+        .map_or(html.len(), |e| e + form_start);
+    let mut fields = Vec::new();
+    let mut rest = &html[form_tag_end..form_end];
+    while let Some(i) = rest.find("<input") {
+        let end = rest[i..].find('>').unwrap() + i;
+        let tag = &rest[i..=end];
+        if let Some(name) = attr(tag, "name") {
+            fields.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+        rest = &rest[end..];
+    }
+    (action, fields)
+}
+
+pub struct Card<'a> {
+    pub number: &'a str,
+    pub expiry: &'a str,
+    pub cvc: &'a str,
+    pub holder: &'a str,
+}
+
+pub fn card(number: &str) -> Card<'_> {
+    Card {
+        number,
+        expiry: "1230",
+        cvc: "123",
+        holder: "Karin Deu",
+    }
+}
+
+impl CardEnv {
+    /// Posts the card to the provider's form as the payment page would, and returns the query
+    /// string of the provider's redirect back to Guichet.
+    pub async fn register_card(&self, token: &str, card: &Card<'_>) -> String {
+        let (status, summary) = self.app.checkout(token, Method::GET, "", None).await;
+        assert_eq!(status, StatusCode::OK, "{summary}");
+        let form = &summary["means"]["card_form"];
+        let url = form["url"].as_str().expect("card form").to_owned();
+        assert!(url.starts_with(&self.sim), "{url}");
+        let mut fields: Vec<(String, String)> = form["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        fields.push(("CN".into(), card.holder.into()));
+        fields.push(("CARDNO".into(), card.number.into()));
+        fields.push(("ED".into(), card.expiry.into()));
+        fields.push(("CVC".into(), card.cvc.into()));
+        let resp = self.browser.post(&url).form(&fields).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with(&format!("{}/pay/{token}/card-return", self.app.base)),
+            "{location}"
+        );
+        location.split_once('?').unwrap().1.to_owned()
+    }
+
+    pub async fn pay(&self, token: &str, alias_return: &str) -> (StatusCode, Value) {
+        self.app
+            .checkout(
+                token,
+                Method::POST,
+                "/pay",
+                Some(json!({"means": "card", "accept_terms": true, "card_alias_return": alias_return})),
+            )
+            .await
+    }
+
+    /// Plays the 3-D Secure page the provider gave: approve or refuse, then follows the
+    /// provider's redirect to Guichet; returns Guichet's page.
+    pub async fn three_ds(&self, html: &str, approve: bool) -> String {
+        let (action, fields) = form_of(html, &self.sim);
+        let page = self
+            .browser
+            .post(&action)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (action, mut fields) = form_of(&page, &self.sim);
+        fields.retain(|(k, _)| k != "decision");
+        fields.push((
+            "decision".into(),
+            if approve { "approve" } else { "refuse" }.into(),
+        ));
+        let resp = self
+            .browser
+            .post(&action)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&self.app.base), "{location}");
+        self.browser
+            .get(&location)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn order(&self, token_order: &Value) -> Value {
+        let (status, o) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/v1/orders/{}", id(token_order)),
+                Some(&self.shop.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        o
+    }
+
+    pub async fn sim_transactions(&self) -> Vec<Value> {
+        let v: Value = self
+            .browser
+            .get(format!("{}/__sim/transactions", self.sim))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn refund(&self, order: &Value, body: Value) -> (StatusCode, Value) {
+        self.app
+            .call(
+                Method::POST,
+                &format!("/api/v1/orders/{}/refunds", id(order)),
+                Some(&self.shop.key),
+                Some(body),
+            )
+            .await
+    }
+}
+
+fn card_leg(order: &Value) -> Value {
+    order["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|l| l["kind"] == "card")
+        .cloned()
+        .expect("a card leg")
+}
+
+async fn card_success(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 4200).await;
+    let alias = env.register_card(&token, &card(VISA_OK)).await;
+    let (status, paid) = env.pay(&token, &alias).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(paid["status"], "paid", "{paid}");
+    let order = env.order(&created).await;
+    assert_eq!(order["status"], "paid");
+    let leg = card_leg(&order);
+    assert_eq!(leg["status"], "committed");
+    assert_eq!(leg["amount_minor"], 4200);
+    assert_eq!(leg["card"]["status"], "captured");
+    assert_eq!(leg["card"]["masked_pan"], "XXXXXXXXXXXX1111");
+    assert_eq!(leg["card"]["three_ds_required"], false);
+    assert_eq!(leg["card"]["three_ds_reason"], "policy_never");
+    // The simulator captured exactly that, once.
+    let tx = env.sim_transactions().await;
+    let mine: Vec<&Value> = tx
+        .iter()
+        .filter(|t| t["reference"] == leg["card"]["reference"])
+        .collect();
+    assert_eq!(mine.len(), 1, "{tx:?}");
+    assert_eq!(mine[0]["captured_minor"], 4200);
+    // Paying again answers the same: paid, no second charge.
+    let (status, again) = env.pay(&token, &alias).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["status"], "paid");
+    assert_eq!(env.sim_transactions().await.len(), tx.len());
+    env.app.audit_clean().await;
+}
+on_both!(card_success);
+
+async fn card_declined_releases_everything(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let shop = &env.shop;
+    let code = env
+        .app
+        .voucher(&shop.t.institution, 1000, time::Duration::days(30), false)
+        .await;
+    let (created, token) = env.app.order(shop, Some(&shop.karin), 5000).await;
+    let (s, _) = env
+        .app
+        .checkout(&token, Method::POST, "/codes", Some(json!({"code": code})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = env
+        .app
+        .checkout(
+            &token,
+            Method::PUT,
+            "/credit-balance",
+            Some(json!({"amount_minor": 700})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(env.app.voucher_balance(&code).await, 0);
+    assert_eq!(
+        env.app.accounting(&shop.karin).await["credit_balance"]["amount_minor"],
+        800
+    );
+
+    let alias = env.register_card(&token, &card(&decline_card())).await;
+    let (status, out) = env.pay(&token, &alias).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "declined", "{out}");
+    assert!(out["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    // Voucher and credit back, every leg released, the order still payable.
+    assert_eq!(env.app.voucher_balance(&code).await, 1000);
+    assert_eq!(
+        env.app.accounting(&shop.karin).await["credit_balance"]["amount_minor"],
+        1500
+    );
+    let order = env.order(&created).await;
+    assert_eq!(order["status"], "awaiting_payment");
+    assert!(
+        order["legs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["status"] == "released"),
+        "{order}"
+    );
+    assert_eq!(card_leg(&order)["card"]["status"], "declined");
+    assert_eq!(order["amount_due_minor"], 5000);
+    env.app.audit_clean().await;
+}
+on_both!(card_declined_releases_everything);
+
+async fn three_ds_challenge_approved_and_refused(app: TestApp) {
+    let env = card_env(app, "always", 0).await;
+    for approve in [true, false] {
+        let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 3000).await;
+        let alias = env.register_card(&token, &card(VISA_3DS)).await;
+        let (status, out) = env.pay(&token, &alias).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        assert_eq!(out["status"], "requires_action", "{out}");
+        assert_eq!(out["action"]["type"], "html");
+        let order = env.order(&created).await;
+        assert_eq!(card_leg(&order)["card"]["status"], "awaiting_3ds");
+        assert_eq!(card_leg(&order)["card"]["three_ds_reason"], "policy_always");
+        let page = env
+            .three_ds(out["action"]["html"].as_str().unwrap(), approve)
+            .await;
+        let order = env.order(&created).await;
+        if approve {
+            assert!(page.contains("Payment accepted"), "{page}");
+            assert_eq!(order["status"], "paid");
+            assert_eq!(card_leg(&order)["card"]["status"], "captured");
+        } else {
+            assert!(page.contains("Payment refused"), "{page}");
+            assert_eq!(order["status"], "awaiting_payment");
+            assert_eq!(card_leg(&order)["card"]["status"], "declined");
+        }
+    }
+    // The post-sale feedback (sent by the simulator too) changed nothing more.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    env.app.audit_clean().await;
+}
+on_both!(three_ds_challenge_approved_and_refused);
+
+/// Policy "close to the event" (3 days): an event in 2 days asks 3-D Secure, one in 60 not.
+async fn three_ds_near_event_policy(app: TestApp) {
+    let env = card_env(app, "close_to_event", 3).await;
+    for (days, required) in [(2, true), (60, false)] {
+        let starts = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+        let starts = starts
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let body = json!({
+            "point_of_sale": env.shop.t.pos,
+            "contact": env.shop.karin,
+            "currency": "EUR",
+            "language": "fr",
+            "lines": [{"kind": "ticket", "label": "Tartuffe", "quantity": 1, "unit_amount_minor": 2500,
+                       "event": {"id": "EV-2", "name": "Tartuffe", "starts_at": starts}}],
+            "delivery": {"mode": "Électronique", "delay": "Immédiat", "fee_minor": 0}
+        });
+        let (s, created) = env
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/orders",
+                Some(&env.shop.key),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let token = created["checkout_token"].as_str().unwrap();
+        let alias = env.register_card(token, &card(VISA_3DS)).await;
+        let (_, out) = env.pay(token, &alias).await;
+        let order = env.order(&created).await;
+        let leg = card_leg(&order);
+        assert_eq!(leg["card"]["three_ds_required"], required, "{order}");
+        let sim = env.sim_transactions().await;
+        let t = sim
+            .iter()
+            .find(|t| t["reference"] == leg["card"]["reference"])
+            .unwrap();
+        assert_eq!(t["flag3d"], required, "{t}");
+        if required {
+            assert_eq!(out["status"], "requires_action", "{out}");
+            assert_eq!(leg["card"]["three_ds_reason"], "event_within_days");
+        } else {
+            assert_eq!(out["status"], "paid", "{out}");
+            assert_eq!(leg["card"]["three_ds_reason"], "no_event_close");
+        }
+    }
+}
+on_both!(three_ds_near_event_policy);
+
+async fn refunds_to_card_and_credit(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 6000).await;
+    let alias = env.register_card(&token, &card(VISA_OK)).await;
+    let (_, paid) = env.pay(&token, &alias).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+
+    // Partial, then the rest, to the card.
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 1000, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["refund"]["status"], "succeeded");
+    // Beyond what the card leg has left: refused, nothing changes.
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 5001, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert_eq!(r["error"]["code"], "refund_exceeds_collected");
+    // Part to the credit balance, the rest to the card.
+    let before = env.app.accounting(&env.shop.karin).await["credit_balance"]["amount_minor"]
+        .as_i64()
+        .unwrap();
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 500, "destination": "credit_balance"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let after = env.app.accounting(&env.shop.karin).await["credit_balance"]["amount_minor"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after - before, 500);
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 4500, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (s, r) = env
+        .refund(&created, json!({"amount_minor": 1, "destination": "card"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+
+    let order = env.order(&created).await;
+    assert_eq!(card_leg(&order)["refunded_minor"], 6000);
+    assert_eq!(order["refunds"].as_array().unwrap().len(), 3);
+    // The simulator refunded 1000 + 4500 to the card, nothing more.
+    let sim = env.sim_transactions().await;
+    let t = sim
+        .iter()
+        .find(|t| t["reference"] == card_leg(&order)["card"]["reference"])
+        .unwrap();
+    let refunded: i64 = t["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["amount_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(refunded, 5500, "{t}");
+    env.app.audit_clean().await;
+}
+on_both!(refunds_to_card_and_credit);
