@@ -3,7 +3,7 @@
 //! and the shop; Guichet talks to the simulator over real HTTP in Ogone's wire format.
 
 use crate::helpers::{ShopFixture, TestApp, id};
-use crate::on_both;
+use crate::{on_both, on_both_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -494,3 +494,182 @@ async fn refunds_to_card_and_credit(app: TestApp) {
     env.app.audit_clean().await;
 }
 on_both!(refunds_to_card_and_credit);
+
+// ---- faults and recovery ----------------------------------------------------------------
+
+fn short_timeout(c: &mut guichet_server::ServerConfig) {
+    c.provider_timeout = std::time::Duration::from_secs(1);
+}
+
+/// The job runner as `guichet jobs` runs it: another state on the same database, later.
+async fn run_recovery(env: &CardEnv, minutes_later: i64) -> usize {
+    let state = guichet_server::AppState {
+        store: env.app.store.clone(),
+        config: std::sync::Arc::new(
+            guichet_server::ServerConfig::new(env.app.base.clone())
+                .with_provider_timeout(std::time::Duration::from_secs(5)),
+        ),
+    };
+    let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes_later);
+    guichet_server::cards::recover_due(&state, at, 100).await
+}
+
+/// What the ledger holds as owed by the provider for the channel (captures less card refunds).
+async fn clearing_balance(env: &CardEnv) -> i64 {
+    env.app
+        .store
+        .ledger_account(
+            env.shop.t.institution.parse().unwrap(),
+            guichet_domain::AccountKind::ProviderClearing,
+            env.shop.t.channel.parse().unwrap(),
+            guichet_domain::Currency::EUR,
+        )
+        .await
+        .unwrap()
+        .balance
+        .amount_minor()
+}
+
+/// What the simulator captured less what it refunded, over every transaction.
+async fn sim_net(env: &CardEnv) -> i64 {
+    env.sim_transactions()
+        .await
+        .iter()
+        .map(|t| {
+            let refunded: i64 = t["refunds"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|x| x["amount_minor"].as_i64()).sum())
+                .unwrap_or(0);
+            t["captured_minor"].as_i64().unwrap_or(0) - refunded
+        })
+        .sum()
+}
+
+/// Timeout, lost reply after capture, malformed reply after capture: the payment stays pending
+/// (nothing committed, the order cannot be cancelled under it), then the recovery job asks the
+/// provider and commits what it holds. A 500 before anything was recorded: recovery learns the
+/// provider never took it and frees the order for another card.
+async fn unknown_outcomes_are_recovered(app: TestApp) {
+    use guichet_psp_sim::test_cards::{HTTP_500, LOST_REPLY, MALFORMED, TIMEOUT};
+    let env = card_env(app, "never", 0).await;
+    for (number, captured) in [
+        (TIMEOUT, true),
+        (LOST_REPLY, true),
+        (MALFORMED, true),
+        (HTTP_500, false),
+    ] {
+        let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 2100).await;
+        let alias = env.register_card(&token, &card(number)).await;
+        let (status, out) = env.pay(&token, &alias).await;
+        assert_eq!(status, StatusCode::OK, "{number}: {out}");
+        assert_eq!(out["status"], "pending", "{number}: {out}");
+        let order = env.order(&created).await;
+        assert_eq!(order["status"], "awaiting_payment");
+        assert_eq!(card_leg(&order)["status"], "held");
+        assert_eq!(card_leg(&order)["card"]["status"], "pending_provider");
+        // Nothing moves under a payment in flight.
+        let (s, e) = env
+            .app
+            .checkout(&token, Method::POST, "/cancel", None)
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        assert_eq!(e["error"]["code"], "payment_in_progress");
+        // Not yet due: the recovery job leaves a call that may still be in flight alone.
+        assert_eq!(run_recovery(&env, 0).await, 0);
+        if number == TIMEOUT {
+            // Let the simulator finish holding its reply back.
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        }
+        assert_eq!(run_recovery(&env, 5).await, 1, "{number}");
+        let order = env.order(&created).await;
+        if captured {
+            assert_eq!(order["status"], "paid", "{number}: {order}");
+            assert_eq!(card_leg(&order)["card"]["status"], "captured");
+        } else {
+            assert_eq!(order["status"], "awaiting_payment", "{number}: {order}");
+            assert_eq!(card_leg(&order)["status"], "released");
+            assert_eq!(card_leg(&order)["card"]["status"], "failed");
+            // The buyer can pay with another card.
+            let alias = env.register_card(&token, &card(VISA_OK)).await;
+            let (_, out) = env.pay(&token, &alias).await;
+            assert_eq!(out["status"], "paid", "{out}");
+        }
+        assert_eq!(
+            clearing_balance(&env).await,
+            sim_net(&env).await,
+            "{number}"
+        );
+    }
+    env.app.audit_clean().await;
+}
+on_both_with!(unknown_outcomes_are_recovered, super::short_timeout);
+
+/// A feedback or return with a flipped signature byte is rejected and changes nothing; a
+/// duplicated post-sale feedback is processed once.
+async fn bad_signatures_and_duplicate_feedback(app: TestApp) {
+    let env = card_env(app, "always", 0).await;
+    env.browser
+        .post(format!("{}/__sim/feedback-mode", env.sim))
+        .json(&json!({"mode": "duplicate"}))
+        .send()
+        .await
+        .unwrap();
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 3300).await;
+    let alias = env.register_card(&token, &card(VISA_3DS)).await;
+
+    // The card form's return, tampered: refused, nothing written.
+    let flipped = alias.replacen("SHASIGN=", "SHASIGN=0", 1);
+    let (s, e) = env.pay(&token, &flipped).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["code"], "card_return_invalid");
+    assert!(
+        env.order(&created).await["legs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let (_, out) = env.pay(&token, &alias).await;
+    assert_eq!(out["status"], "requires_action", "{out}");
+    let reference = card_leg(&env.order(&created).await)["card"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A forged "accepted" feedback for it: rejected, the payment still waits for 3-D Secure.
+    let forged = [
+        ("orderID", reference.as_str()),
+        ("amount", "33"),
+        ("currency", "EUR"),
+        ("PM", "CreditCard"),
+        ("STATUS", "9"),
+        ("PAYID", "123"),
+        ("NCERROR", "0"),
+        (
+            "SHASIGN",
+            "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+        ),
+    ];
+    let resp = env
+        .browser
+        .post(format!("{}/psp/ogone/feedback", env.app.base))
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let order = env.order(&created).await;
+    assert_eq!(order["status"], "awaiting_payment");
+    assert_eq!(card_leg(&order)["card"]["status"], "awaiting_3ds");
+
+    let page = env
+        .three_ds(out["action"]["html"].as_str().unwrap(), true)
+        .await;
+    assert!(page.contains("Payment accepted"), "{page}");
+    // The simulator sends its feedback twice; give it time to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(env.order(&created).await["status"], "paid");
+    assert_eq!(clearing_balance(&env).await, 3300);
+    assert_eq!(sim_net(&env).await, 3300);
+    env.app.audit_clean().await;
+}
+on_both!(bad_signatures_and_duplicate_feedback);
