@@ -42,6 +42,8 @@ pub struct DemoInfo {
     pub voucher_products: BTreeMap<String, Uuid>,
     /// The demo's page showing the webhooks the shop received.
     pub webhook_receiver_url: String,
+    /// The built-in provider simulator (API.md, `guichet psp-sim`).
+    pub psp_sim_url: String,
 }
 
 /// A voucher sold at the counter: its liability is funded from the counter's cash.
@@ -141,6 +143,16 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
         .with_context(|| format!("listening on {listen} (use --listen to pick another address)"))?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
+    // The provider simulator, built in: its own port, as a real provider is another site.
+    let sim_listener = tokio::net::TcpListener::bind((addr.ip(), 0))
+        .await
+        .context("listening for the provider simulator")?;
+    let psp_sim_url = format!("http://{}", sim_listener.local_addr()?);
+    let mut sim_config = guichet_psp_sim::SimConfig::default();
+    for account in &mut sim_config.ogone_accounts {
+        account.feedback_url = Some(format!("{base_url}/psp/ogone/feedback"));
+    }
+    let simulator = guichet_psp_sim::Simulator::new(sim_config, psp_sim_url.clone());
 
     let state = AppState {
         store: store.clone(),
@@ -150,7 +162,14 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
         guichet_server::webhooks::generate_secret()
             .map_err(|e| anyhow::anyhow!("{}", e.message))?,
     ));
-    let info = seed(&state, &base_url, &database_url, receiver.secret()).await?;
+    let info = seed(
+        &state,
+        &base_url,
+        &psp_sim_url,
+        &database_url,
+        receiver.secret(),
+    )
+    .await?;
     let json_path = data_dir.join("demo.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&info)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
@@ -167,10 +186,16 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
     println!("  password      {}", info.admin_password);
     println!("  shop API key  {}", info.shop_api_key);
     println!("  database      {}", info.database_url);
+    println!("  provider sim  {}", info.psp_sim_url);
     println!("  written to    {}", json_path.display());
     if seed_only {
         return Ok(ExitCode::SUCCESS);
     }
+    tokio::spawn(async move {
+        if let Err(e) = simulator.serve(sim_listener).await {
+            tracing::error!(error = %e, "the provider simulator stopped");
+        }
+    });
     crate::serve(store, listener, base_url, true, Some(receiver)).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -231,6 +256,7 @@ async fn contact(
 pub async fn seed(
     state: &AppState,
     base_url: &str,
+    psp_sim_url: &str,
     database_url: &str,
     webhook_secret: &Secret,
 ) -> anyhow::Result<DemoInfo> {
@@ -310,7 +336,7 @@ pub async fn seed(
             &PaymentSystemInput {
                 provider: ProviderKind::Ogone,
                 label: "Ogone Hidden POST (ePC) v6u2 — simulator".to_owned(),
-                base_url: format!("{base_url}/psp-sim/ncol/test"),
+                base_url: format!("{psp_sim_url}/ncol/test"),
                 merchant_id: "GUICHETTEST".to_owned(),
                 settings,
                 credentials,
@@ -475,6 +501,7 @@ pub async fn seed(
 
     Ok(DemoInfo {
         base_url: base_url.to_owned(),
+        psp_sim_url: psp_sim_url.to_owned(),
         admin_url: format!("{base_url}/api/v1/admin"),
         openapi_url: format!("{base_url}/api/openapi.json"),
         database_url: database_url.to_owned(),

@@ -42,6 +42,20 @@ enum Command {
     Keygen,
     /// Create a back-office user; the password is read from GUICHET_NEW_PASSWORD or stdin.
     CreateUser(CreateUserArgs),
+    /// The payment-provider simulator alone (Ogone under /ncol/test/, Sips under /rs-services/v2/).
+    PspSim(PspSimArgs),
+}
+
+#[derive(Args)]
+struct PspSimArgs {
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// Merchant accounts (JSON; see docs/PROVIDERS.md). Default: the public test merchants.
+    #[arg(long)]
+    accounts: Option<PathBuf>,
+    /// Public URL of the simulator (default: http://LISTEN).
+    #[arg(long)]
+    base_url: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -187,6 +201,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
+        Command::PspSim(args) => {
+            let config = match &args.accounts {
+                Some(path) => guichet_psp_sim::SimConfig::from_json_file(path)?,
+                None => guichet_psp_sim::SimConfig::default(),
+            };
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("listening on {}", args.listen))?;
+            let addr = listener.local_addr()?;
+            let base_url = args.base_url.unwrap_or_else(|| format!("http://{addr}"));
+            println!("Provider simulator");
+            println!("  Ogone   {base_url}/ncol/test/");
+            println!("  Sips    {base_url}/rs-services/v2/");
+            println!("  control {base_url}/__sim/transactions");
+            guichet_psp_sim::Simulator::new(config, base_url)
+                .serve(listener)
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate(db) => {
             db.open().await?;
             println!("migrations applied");

@@ -671,6 +671,75 @@ async fn demo_serves_health_login_and_the_four_payment_modes() {
         page.contains("class=\"yes\"") && !page.contains("class=\"no\""),
         "the delivery's signature must verify:\n{page}"
     );
+
+    // A second order paid by card through the demo's built-in provider simulator: the card
+    // fields go to the simulator's card form, never to Guichet.
+    let sim = str_field(&info, "/psp_sim_url").to_owned();
+    let (status, order) = send(
+        reqwest::Method::POST,
+        "/api/v1/orders".to_owned(),
+        Some(str_field(&info, "/shop_api_key").to_owned()),
+        json!({
+            "point_of_sale": info["points_of_sale"]["internet"],
+            "contact": info["contacts"]["anne"],
+            "currency": "EUR",
+            "lines": [{"kind": "ticket", "label": "Le Misanthrope", "quantity": 1, "unit_amount_minor": 2400,
+                       "event": info["events"][2]}],
+            "delivery": {"mode": "Électronique", "delay": "Immédiat", "fee_minor": 0}
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{order:#}");
+    let t = str_field(&order, "/checkout_token").to_owned();
+    let (status, summary) = send(
+        reqwest::Method::GET,
+        format!("/api/v1/checkout/{t}"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{summary:#}");
+    let form_url = str_field(&summary, "/means/card_form/url").to_owned();
+    assert!(form_url.starts_with(&sim), "{form_url}");
+    let mut fields: Vec<(String, String)> = summary["means"]["card_form"]["fields"]
+        .as_object()
+        .expect("card form fields")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    for (k, v) in [
+        ("CN", "Anne Licatese"),
+        ("CARDNO", "4111111111111111"),
+        ("ED", "1230"),
+        ("CVC", "123"),
+    ] {
+        fields.push((k.to_owned(), v.to_owned()));
+    }
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = browser
+        .post(&form_url)
+        .form(&fields)
+        .send()
+        .await
+        .expect("card form");
+    assert_eq!(resp.status().as_u16(), 303);
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let alias_return = location.split_once('?').expect("query").1.to_owned();
+    let (status, paid) = send(
+        reqwest::Method::POST,
+        format!("/api/v1/checkout/{t}/pay"),
+        None,
+        json!({"means": "card", "accept_terms": true, "card_alias_return": alias_return}),
+    )
+    .await;
+    assert_eq!(status, 200, "{paid:#}");
+    assert_eq!(paid["status"], "paid", "{paid:#}");
 }
 
 /// Whether `needle` occurs in `haystack`.
