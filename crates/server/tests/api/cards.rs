@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 pub const VISA_OK: &str = "4111111111111111";
 pub const VISA_3DS: &str = "4000000000000002";
-pub const VISA_FRICTIONLESS: &str = "4186455175836497";
 
 /// The simulator's decline card (docs/PROVIDERS.md, simulator test cards).
 pub fn decline_card() -> String {
@@ -673,3 +672,120 @@ async fn bad_signatures_and_duplicate_feedback(app: TestApp) {
     env.app.audit_clean().await;
 }
 on_both!(bad_signatures_and_duplicate_feedback);
+
+// ---- Sips ---------------------------------------------------------------------------------
+
+/// A Sips payment: Paypage init from the server, the buyer on the hosted page, the sealed
+/// return and automatic response; then a partial refund through the Office API.
+async fn sips_payment_and_refund(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let path = format!(
+        "/api/v1/admin/sales-channels/{}/payment-system",
+        env.shop.t.channel
+    );
+    let body = json!({
+        "provider": "sips",
+        "label": "Sips (simulator)",
+        "base_url": env.sim,
+        "merchant_id": "002001000000001",
+        "settings": {"key_version": "1"},
+        "credentials": {"secret_key": "002001000000001_KEY1"},
+        "three_ds_policy": "never",
+        "three_ds_days": 0
+    });
+    let (status, saved) = env
+        .app
+        .call(Method::PUT, &path, Some(&env.app.admin), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 2700).await;
+    let (_, summary) = env.app.checkout(&token, Method::GET, "", None).await;
+    assert!(summary["means"]["card_form"].is_null(), "{summary}");
+    let (status, out) = env
+        .app
+        .checkout(
+            &token,
+            Method::POST,
+            "/pay",
+            Some(json!({"means": "card", "accept_terms": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "requires_action", "{out}");
+    assert_eq!(out["action"]["type"], "form_post");
+    let url = out["action"]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&env.sim), "{url}");
+    let fields: Vec<(String, String)> = out["action"]["fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    // The hosted card form, then the card, as the browser would.
+    let page = env
+        .browser
+        .post(&url)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (action, mut fields) = form_of(&page, &env.sim);
+    fields.retain(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "cardNumber" | "cardExpiryDate" | "cardCSCValue" | "holderName" | "cancel"
+        )
+    });
+    for (k, v) in [
+        ("cardNumber", VISA_OK),
+        ("cardExpiryDate", "203012"),
+        ("cardCSCValue", "123"),
+        ("holderName", "Karin Deu"),
+    ] {
+        fields.push((k.to_owned(), v.to_owned()));
+    }
+    let result = env
+        .browser
+        .post(&action)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (back, fields) = form_of(&result, &env.sim);
+    assert!(back.starts_with(&env.app.base), "{back}");
+    let page = env
+        .browser
+        .post(&back)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Payment accepted"), "{page}");
+    let order = env.order(&created).await;
+    assert_eq!(order["status"], "paid", "{order}");
+    let leg = card_leg(&order);
+    assert_eq!(leg["card"]["provider"], "sips");
+    assert_eq!(leg["card"]["status"], "captured");
+
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 700, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(clearing_balance(&env).await, 2000);
+    assert_eq!(sim_net(&env).await, 2000);
+    env.app.audit_clean().await;
+}
+on_both!(sips_payment_and_refund);
