@@ -31,8 +31,10 @@ pub async fn run_once(
     client: &reqwest::Client,
     now: OffsetDateTime,
 ) -> JobReport {
-    let mut report = JobReport::default();
-    report.payments_recovered = crate::cards::recover_due(state, now, RECOVERY_BATCH).await;
+    let mut report = JobReport {
+        payments_recovered: crate::cards::recover_due(state, now, RECOVERY_BATCH).await,
+        ..JobReport::default()
+    };
     match checkout::expire_due(state, now, EXPIRY_BATCH).await {
         Ok(n) => report.orders_expired = n,
         Err(e) => tracing::error!(error = %e.message, "order expiry pass failed"),

@@ -149,7 +149,6 @@ enum Connector {
 /// A channel's payment system, ready to call.
 pub struct Account {
     connector: Connector,
-    card_saving: bool,
     timeout: std::time::Duration,
 }
 
@@ -230,7 +229,6 @@ impl Account {
         };
         Ok(Account {
             connector,
-            card_saving: system.card_saving_enabled,
             timeout: state.config.provider_timeout,
         })
     }
@@ -257,8 +255,9 @@ impl Account {
             alias_order_id,
             return_url,
             return_url,
-            // Saved cards are issue 5's: until the buyer asks, the alias lives 2 hours.
-            self.card_saving && false,
+            // Not kept after use: the alias lives 2 hours at the provider. Keeping cards on
+            // the buyer's request (and the channel's policy) is the saved-cards feature's.
+            false,
         )
         .with_language(ogone_language(language));
         match form.build(base_url, creds.sha_in.expose(), creds.algorithm) {

@@ -29,8 +29,10 @@ pub async fn card_env(app: TestApp, policy: &str, days: u32) -> CardEnv {
     let shop = app.shop().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = guichet_psp_sim::SimConfig::default();
-    config.hang = std::time::Duration::from_secs(3);
+    let mut config = guichet_psp_sim::SimConfig {
+        hang: std::time::Duration::from_secs(3),
+        ..Default::default()
+    };
     for a in &mut config.ogone_accounts {
         a.feedback_url = Some(format!("{}/psp/ogone/feedback", app.base));
     }
