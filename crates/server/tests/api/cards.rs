@@ -791,3 +791,64 @@ async fn sips_payment_and_refund(app: TestApp) {
     env.app.audit_clean().await;
 }
 on_both!(sips_payment_and_refund);
+
+/// The back office refunds too (with its idempotency key); each refund queues one
+/// `refund.succeeded` event for the shop; an unpaid order cannot be refunded.
+async fn back_office_refunds_and_webhooks(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 1800).await;
+    let (s, e) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 100, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "order_not_paid");
+    let alias = env.register_card(&token, &card(VISA_OK)).await;
+    let (_, paid) = env.pay(&token, &alias).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+
+    let path = format!("/api/v1/admin/orders/{}/refunds", id(&created));
+    let send = || {
+        env.app
+            .client
+            .post(format!("{}{path}", env.app.base))
+            .bearer_auth(&env.app.admin)
+            .header("Idempotency-Key", "bo-refund-1")
+            .json(&json!({"amount_minor": 800, "destination": "card"}))
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first, again, "a replay returns the stored response");
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 1000, "destination": "credit_balance"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+
+    let (s, list) = env
+        .app
+        .admin_get(&format!(
+            "/api/v1/admin/webhook-events?shop_key_id={}",
+            env.shop.shop_key_id
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let refunds = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "refund.succeeded")
+        .count();
+    assert_eq!(refunds, 2, "{list}");
+    assert_eq!(clearing_balance(&env).await, 1000);
+    assert_eq!(sim_net(&env).await, 1000);
+    env.app.audit_clean().await;
+}
+on_both!(back_office_refunds_and_webhooks);
