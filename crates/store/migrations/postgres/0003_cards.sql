@@ -29,7 +29,7 @@ CREATE TABLE card_payments (
     provider_status    TEXT,
     failure_reason     TEXT,
     next_check_at      TIMESTAMPTZ NOT NULL,           -- when the recovery job asks the provider next
-    checks             INTEGER NOT NULL DEFAULT 0,
+    checks             BIGINT NOT NULL DEFAULT 0,
     created_at         TIMESTAMPTZ NOT NULL,
     updated_at         TIMESTAMPTZ NOT NULL
 );
@@ -49,7 +49,7 @@ CREATE TABLE refunds (
     failure_reason     TEXT,
     requested_by       TEXT NOT NULL,
     next_check_at      TIMESTAMPTZ NOT NULL,
-    checks             INTEGER NOT NULL DEFAULT 0,
+    checks             BIGINT NOT NULL DEFAULT 0,
     created_at         TIMESTAMPTZ NOT NULL,
     updated_at         TIMESTAMPTZ NOT NULL
 );
