@@ -141,28 +141,13 @@ struct RawSips {
     key_version: u32,
 }
 
-/// Reads `SHA-1`, `SHA-256`, `SHA-512` (also `sha1`, `SHA256`, ...).
-pub fn parse_algorithm(text: &str) -> Option<HashAlgorithm> {
-    let compact: String = text
-        .chars()
-        .filter(|c| *c != '-' && *c != '_')
-        .collect::<String>()
-        .to_ascii_uppercase();
-    match compact.as_str() {
-        "SHA1" => Some(HashAlgorithm::Sha1),
-        "SHA256" => Some(HashAlgorithm::Sha256),
-        "SHA512" => Some(HashAlgorithm::Sha512),
-        _ => None,
-    }
-}
-
 impl SimConfig {
     /// Reads the JSON form of the crate documentation (`--accounts FILE`).
     pub fn from_json_str(json: &str) -> anyhow::Result<SimConfig> {
         let raw: RawConfig = serde_json::from_str(json).context("reading the accounts JSON")?;
         let mut ogone = Vec::with_capacity(raw.ogone.len());
         for account in raw.ogone {
-            let Some(algorithm) = parse_algorithm(&account.algorithm) else {
+            let Some(algorithm) = HashAlgorithm::parse(&account.algorithm) else {
                 bail!(
                     "Ogone account {}: algorithm must be SHA-1, SHA-256 or SHA-512, not {:?}",
                     account.pspid,

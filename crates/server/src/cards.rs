@@ -212,7 +212,7 @@ pub async fn pay_by_card(
         client_ip: req.client_ip,
         return_base: format!("{}/psp", state.config.base_url),
     };
-    let verdict = account.charge(&state.config.provider_http, &charge).await;
+    let verdict = account.charge(&charge).await;
     outcome(state, &payment, verdict, now).await
 }
 
@@ -223,37 +223,37 @@ async fn outcome(
     verdict: Verdict,
     now: OffsetDateTime,
 ) -> Result<PayResult, ApiError> {
-    let action = match &verdict {
-        Verdict::ThreeDs { html, .. } => Some(Action::Html(html.clone())),
-        Verdict::Redirect { url, fields } => Some(Action::FormPost {
+    // What the buyer sees besides the order, decided before the verdict is consumed.
+    enum Then {
+        Act(Action),
+        Refused(String),
+        NotTaken(String),
+        AsTheOrderIs,
+    }
+    let then = match &verdict {
+        Verdict::ThreeDs { html, .. } => Then::Act(Action::Html(html.clone())),
+        Verdict::Redirect { url, fields } => Then::Act(Action::FormPost {
             url: url.clone(),
             fields: fields.clone(),
         }),
-        _ => None,
-    };
-    let reason = match &verdict {
-        Verdict::Declined { reason, .. } => Some(reason.clone()),
-        _ => None,
-    };
-    let not_taken = match &verdict {
-        Verdict::NotTaken { reason } => Some(reason.clone()),
-        _ => None,
+        Verdict::Declined { reason, .. } => Then::Refused(reason.clone()),
+        Verdict::NotTaken { reason } => Then::NotTaken(reason.clone()),
+        _ => Then::AsTheOrderIs,
     };
     let order = settle(state, payment.id, verdict, now).await?;
-    if let Some(action) = action {
-        return Ok(PayResult::RequiresAction { order, action });
-    }
-    if let Some(reason) = reason {
-        return Ok(PayResult::Declined { order, reason });
-    }
-    if let Some(reason) = not_taken {
-        return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_error",
-            format!(
-                "the payment provider did not take the payment ({reason}); nothing was charged, try again"
-            ),
-        ));
+    match then {
+        Then::Act(action) => return Ok(PayResult::RequiresAction { order, action }),
+        Then::Refused(reason) => return Ok(PayResult::Declined { order, reason }),
+        Then::NotTaken(reason) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                format!(
+                    "the payment provider did not take the payment ({reason}); nothing was charged, try again"
+                ),
+            ));
+        }
+        Then::AsTheOrderIs => {}
     }
     Ok(match order.status {
         OrderStatus::Paid => PayResult::Paid(order),
@@ -339,36 +339,20 @@ pub async fn settle(
                     ops.push(set(CardPaymentStatus::Captured, payid, Some(status), None));
                     Ok(ops)
                 }
-                Verdict::Declined {
-                    payid,
-                    status,
-                    reason,
-                } => {
-                    let mut ops = release_all(state, &order).await?;
-                    ops.push(set(
-                        CardPaymentStatus::Declined,
-                        payid,
-                        Some(status),
-                        Some(reason.clone()),
-                    ));
-                    if let Some(shop) = order.shop_key_id {
-                        let data = serde_json::json!({
-                            "order_id": order.id,
-                            "status": order.status.as_str(),
-                            "reason": reason,
-                        });
-                        ops.push(webhook(shop, "order.payment_failed", data, now));
-                    }
-                    Ok(ops)
-                }
-                Verdict::Abandoned { reason } => {
-                    let mut ops = release_all(state, &order).await?;
-                    ops.push(set(
-                        CardPaymentStatus::Abandoned,
-                        None,
-                        None,
-                        Some(reason.clone()),
-                    ));
+                Verdict::Declined { .. } | Verdict::Abandoned { .. } => {
+                    let (to, payid, status, reason) = match verdict {
+                        Verdict::Declined {
+                            payid,
+                            status,
+                            reason,
+                        } => (CardPaymentStatus::Declined, payid, Some(status), reason),
+                        Verdict::Abandoned { reason } => {
+                            (CardPaymentStatus::Abandoned, None, None, reason)
+                        }
+                        _ => unreachable!("matched above"),
+                    };
+                    let mut ops = checkout::release_all(state, &order).await?;
+                    ops.push(set(to, payid, status, Some(reason.clone())));
                     if let Some(shop) = order.shop_key_id {
                         let data = serde_json::json!({
                             "order_id": order.id,
@@ -423,32 +407,6 @@ pub async fn settle(
         }
         Err(e) => Err(e),
     }
-}
-
-/// Releases every reservation of an unpaid order (card leg, voucher and credit holds, promo
-/// uses); the order stays awaiting payment so the buyer may start again.
-async fn release_all(state: &AppState, order: &Order) -> Result<Vec<OrderOp>, ApiError> {
-    let mut ops = Vec::new();
-    let holds = account(state, order, AccountKind::Holds, order.id).await?;
-    for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
-        checkout::release_leg(
-            state,
-            order,
-            leg,
-            leg.amount,
-            Money::zero(order.currency),
-            holds,
-            &mut ops,
-        )
-        .await?;
-    }
-    for p in order.promos.iter().filter(|p| p.status == HoldStatus::Held) {
-        ops.push(OrderOp::PromoSettle {
-            application_id: p.id,
-            to: HoldStatus::Released,
-        });
-    }
-    Ok(ops)
 }
 
 /// A provider's signed answer about a payment (3-D Secure return, post-sale feedback, Sips
@@ -545,9 +503,7 @@ async fn recover_payment(
     now: OffsetDateTime,
 ) -> Result<bool, ApiError> {
     let account = Account::load(state, p.sales_channel_id).await?;
-    let verdict = account
-        .query(&state.config.provider_http, &p.reference)
-        .await;
+    let verdict = account.query(&p.reference).await;
     let order = state.store.get_order(p.order_id).await?;
     let verdict = match verdict {
         // Still at the issuer's page or on the hosted page: give up once the order's time ran
@@ -560,14 +516,10 @@ async fn recover_payment(
     tracing::info!(payment = %p.id, reference = %p.reference, verdict = verdict.name(),
         "recovery asked the provider");
     match verdict {
-        Verdict::Waiting { .. } | Verdict::Unknown { .. } | Verdict::Redirect { .. } => {
-            state
-                .store
-                .card_payment_checked(p.id, next_check(p.checks, now))
-                .await?;
-            Ok(false)
-        }
-        Verdict::ThreeDs { .. } => {
+        Verdict::Waiting { .. }
+        | Verdict::Unknown { .. }
+        | Verdict::Redirect { .. }
+        | Verdict::ThreeDs { .. } => {
             state
                 .store
                 .card_payment_checked(p.id, next_check(p.checks, now))
@@ -733,17 +685,13 @@ pub async fn refund(
     let account = Account::load(state, payment.sales_channel_id).await?;
     tracing::info!(refund = %refund.id, reference = %payment.reference, amount = %amount,
         "card refund sent to the provider");
-    let mut verdict = account
-        .refund(&state.config.provider_http, &payment, amount, last)
-        .await;
+    let mut verdict = account.refund(&payment, amount, last).await;
     // Accepted but not final yet: one more look straight away.
     if let RefundVerdict::Pending {
         payidsub: Some(sub),
     } = &verdict
     {
-        verdict = account
-            .query_refund(&state.config.provider_http, &payment, sub)
-            .await;
+        verdict = account.query_refund(&payment, sub).await;
     }
     finish_refund(state, &refund, verdict, now).await
 }
@@ -875,9 +823,7 @@ async fn recover_refund(
         .get_card_payment(r.card_payment_id.ok_or_else(|| internal("no payment"))?)
         .await?;
     let account = Account::load(state, payment.sales_channel_id).await?;
-    let verdict = account
-        .recover_refund(&state.config.provider_http, &payment, r)
-        .await;
+    let verdict = account.recover_refund(&payment, r).await;
     match verdict {
         RefundVerdict::Pending { .. } | RefundVerdict::Unknown { .. } => {
             state

@@ -887,6 +887,32 @@ pub(crate) fn webhook(
     }
 }
 
+/// Releases every reservation of an unpaid order: held legs (voucher and credit holds go back
+/// through the ledger, a card leg just closes) and promo uses.
+pub(crate) async fn release_all(state: &AppState, order: &Order) -> Result<Vec<OrderOp>, ApiError> {
+    let mut ops = Vec::new();
+    let holds = account(state, order, AccountKind::Holds, order.id).await?;
+    for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
+        release_leg(
+            state,
+            order,
+            leg,
+            leg.amount,
+            Money::zero(order.currency),
+            holds,
+            &mut ops,
+        )
+        .await?;
+    }
+    for p in order.promos.iter().filter(|p| p.status == HoldStatus::Held) {
+        ops.push(OrderOp::PromoSettle {
+            application_id: p.id,
+            to: HoldStatus::Released,
+        });
+    }
+    Ok(ops)
+}
+
 /// Cancels (buyer or shop) or expires (job runner) an unpaid order, releasing everything it
 /// reserved. A closed order is returned as it is when it already has the wanted status.
 pub async fn close(
@@ -903,26 +929,7 @@ pub async fn close(
             return Err(order_closed(&order));
         }
         card_not_in_progress(&order)?;
-        let mut ops = Vec::new();
-        let holds = account(state, &order, AccountKind::Holds, order.id).await?;
-        for leg in order.legs.iter().filter(|l| l.status == HoldStatus::Held) {
-            release_leg(
-                state,
-                &order,
-                leg,
-                leg.amount,
-                Money::zero(order.currency),
-                holds,
-                &mut ops,
-            )
-            .await?;
-        }
-        for p in order.promos.iter().filter(|p| p.status == HoldStatus::Held) {
-            ops.push(OrderOp::PromoSettle {
-                application_id: p.id,
-                to: HoldStatus::Released,
-            });
-        }
+        let mut ops = release_all(state, &order).await?;
         ops.push(OrderOp::SetStatus { to });
         if let Some(shop) = order.shop_key_id {
             let data = serde_json::json!({"order_id": order.id, "status": to.as_str()});

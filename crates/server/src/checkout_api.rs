@@ -382,32 +382,16 @@ pub async fn pay(
         let now = OffsetDateTime::now_utc();
         if means == Remainder::Card {
             let b = req.browser.unwrap_or_default();
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .chars()
-                    .take(500)
-                    .collect::<String>()
-            };
             let card = crate::cards::CardRequest {
                 alias_return: req.card_alias_return,
                 browser: crate::psp::Browser {
-                    accept_header: header("accept"),
-                    user_agent: header("user-agent"),
-                    language: header("accept-language")
-                        .split([',', ';'])
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_owned(),
                     color_depth: b.color_depth,
                     java_enabled: b.java_enabled,
                     javascript_enabled: b.javascript_enabled,
                     screen_height: b.screen_height,
                     screen_width: b.screen_width,
                     timezone_minutes: b.timezone_minutes,
+                    ..crate::psp::Browser::from_headers(&headers)
                 },
                 client_ip: ip.clone(),
             };

@@ -6,6 +6,7 @@
 use crate::AppState;
 use crate::cards::{self, Action, CardRequest, PayResult};
 use crate::error::ApiError;
+use crate::webhooks::escape_html as escape;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -37,14 +38,6 @@ fn params_of(raw: Option<String>) -> Vec<(String, String)> {
             .collect()
     })
     .unwrap_or_default()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// A small self-contained result page (the full payment page is the `/pay` page's job).
@@ -233,22 +226,9 @@ async fn card_return_pay(
             "<p>The terms and conditions must be accepted.</p>",
         );
     }
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(500)
-            .collect::<String>()
-    };
     let req = CardRequest {
         alias_return: Some(form.card_alias_return),
-        browser: crate::psp::Browser {
-            accept_header: header("accept"),
-            user_agent: header("user-agent"),
-            ..Default::default()
-        },
+        browser: crate::psp::Browser::from_headers(&headers),
         client_ip: ip,
     };
     let back = back_link(order.return_url.as_deref());

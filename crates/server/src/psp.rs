@@ -42,6 +42,32 @@ pub struct Browser {
     pub timezone_minutes: Option<i32>,
 }
 
+impl Browser {
+    /// What the buyer's request headers tell (each value at most 500 characters).
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Browser {
+        let header = |name: &str| -> String {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .chars()
+                .take(500)
+                .collect()
+        };
+        Browser {
+            accept_header: header("accept"),
+            user_agent: header("user-agent"),
+            language: header("accept-language")
+                .split([',', ';'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
+            ..Browser::default()
+        }
+    }
+}
+
 /// The card form of a provider: the browser posts the card fields with these to `url`.
 #[derive(Debug, Clone)]
 pub struct CardForm {
@@ -138,18 +164,19 @@ pub struct Answer {
 enum Connector {
     Ogone {
         creds: OgoneCredentials,
+        client: DirectLink,
+        /// Where the Alias Gateway is (the browser posts there).
         base_url: String,
     },
     Sips {
         creds: SipsCredentials,
-        base_url: String,
+        client: Sips,
     },
 }
 
 /// A channel's payment system, ready to call.
 pub struct Account {
     connector: Connector,
-    timeout: std::time::Duration,
 }
 
 fn unusable(message: impl Into<String>) -> ApiError {
@@ -161,14 +188,11 @@ fn unusable(message: impl Into<String>) -> ApiError {
 }
 
 fn hash_algorithm(raw: Option<&String>) -> Result<HashAlgorithm, ApiError> {
-    match raw.map(|s| s.trim().to_ascii_uppercase().replace('_', "-")) {
+    match raw {
         None => Ok(HashAlgorithm::Sha512),
-        Some(s) if s == "SHA-512" || s == "SHA512" => Ok(HashAlgorithm::Sha512),
-        Some(s) if s == "SHA-256" || s == "SHA256" => Ok(HashAlgorithm::Sha256),
-        Some(s) if s == "SHA-1" || s == "SHA1" => Ok(HashAlgorithm::Sha1),
-        Some(_) => Err(unusable(
-            "the payment system's hash_algorithm must be SHA-1, SHA-256 or SHA-512",
-        )),
+        Some(text) => HashAlgorithm::parse(text).ok_or_else(|| {
+            unusable("the payment system's hash_algorithm must be SHA-1, SHA-256 or SHA-512")
+        }),
     }
 }
 
@@ -198,39 +222,45 @@ impl Account {
                 .map(|s| s.expose().to_owned())
                 .ok_or_else(|| unusable(format!("the payment system lacks its {name}")))
         };
-        let connector = match system.provider {
-            ProviderKind::Ogone => Connector::Ogone {
-                creds: OgoneCredentials::new(
-                    system.merchant_id.clone(),
-                    system
-                        .settings
-                        .get("userid")
-                        .cloned()
-                        .ok_or_else(|| unusable("the Ogone payment system lacks its userid"))?,
-                    secret("password")?,
-                    secret("sha_in")?,
-                    secret("sha_out")?,
-                    hash_algorithm(system.settings.get("hash_algorithm"))?,
-                ),
-                base_url: format!("{}/", system.base_url.trim_end_matches('/')),
-            },
-            ProviderKind::Sips => Connector::Sips {
-                creds: SipsCredentials::new(
-                    system.merchant_id.clone(),
-                    system
-                        .settings
-                        .get("key_version")
-                        .map_or(Ok(1), |v| v.parse::<u32>())
-                        .map_err(|_| unusable("the Sips key_version must be a number"))?,
-                    secret("secret_key")?,
-                ),
-                base_url: system.base_url.trim_end_matches('/').to_owned(),
-            },
+        let http = state.config.provider_http.clone();
+        let timeout = state.config.provider_timeout;
+        let bad_url = |e: guichet_psp::call::BaseUrlError| {
+            unusable(format!("the payment system's base URL is not usable: {e}"))
         };
-        Ok(Account {
-            connector,
-            timeout: state.config.provider_timeout,
-        })
+        let connector =
+            match system.provider {
+                ProviderKind::Ogone => {
+                    let base_url = format!("{}/", system.base_url.trim_end_matches('/'));
+                    Connector::Ogone {
+                        creds: OgoneCredentials::new(
+                            system.merchant_id.clone(),
+                            system.settings.get("userid").cloned().ok_or_else(|| {
+                                unusable("the Ogone payment system lacks its userid")
+                            })?,
+                            secret("password")?,
+                            secret("sha_in")?,
+                            secret("sha_out")?,
+                            hash_algorithm(system.settings.get("hash_algorithm"))?,
+                        ),
+                        client: DirectLink::new(http, &base_url, timeout).map_err(bad_url)?,
+                        base_url,
+                    }
+                }
+                ProviderKind::Sips => Connector::Sips {
+                    creds: SipsCredentials::new(
+                        system.merchant_id.clone(),
+                        system
+                            .settings
+                            .get("key_version")
+                            .map_or(Ok(1), |v| v.parse::<u32>())
+                            .map_err(|_| unusable("the Sips key_version must be a number"))?,
+                        secret("secret_key")?,
+                    ),
+                    client: Sips::new(http, system.base_url.trim_end_matches('/'), timeout)
+                        .map_err(bad_url)?,
+                },
+            };
+        Ok(Account { connector })
     }
 
     pub fn provider(&self) -> ProviderKind {
@@ -247,7 +277,10 @@ impl Account {
         return_url: &str,
         language: &str,
     ) -> Option<CardForm> {
-        let Connector::Ogone { creds, base_url } = &self.connector else {
+        let Connector::Ogone {
+            creds, base_url, ..
+        } = &self.connector
+        else {
             return None;
         };
         let form = AliasGatewayForm::new(
@@ -328,20 +361,10 @@ impl Account {
         })
     }
 
-    fn directlink(&self, http: &reqwest::Client, base_url: &str) -> Result<DirectLink, Verdict> {
-        DirectLink::new(http.clone(), base_url, self.timeout).map_err(|e| Verdict::NotTaken {
-            reason: format!("provider URL: {e}"),
-        })
-    }
-
     /// Asks the provider for a payment.
-    pub async fn charge(&self, http: &reqwest::Client, c: &Charge) -> Verdict {
+    pub async fn charge(&self, c: &Charge) -> Verdict {
         match &self.connector {
-            Connector::Ogone { creds, base_url } => {
-                let dl = match self.directlink(http, base_url) {
-                    Ok(d) => d,
-                    Err(v) => return v,
-                };
+            Connector::Ogone { creds, client, .. } => {
                 let Some(alias) = c.alias.clone() else {
                     return Verdict::NotTaken {
                         reason: "no card alias".to_owned(),
@@ -384,21 +407,13 @@ impl Account {
                     param_plus: None,
                     complus: None,
                 };
-                match dl.order(&req, creds).await {
+                match client.order(&req, creds).await {
                     Ok(r) => ogone_verdict(&r, true),
                     Err(CallError::NotSent(why)) => Verdict::NotTaken { reason: why },
                     Err(e) => unknown(&e),
                 }
             }
-            Connector::Sips { creds, base_url } => {
-                let sips = match Sips::new(http.clone(), base_url, self.timeout) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return Verdict::NotTaken {
-                            reason: format!("provider URL: {e}"),
-                        };
-                    }
-                };
+            Connector::Sips { creds, client } => {
                 let mut req = PaymentInitRequest::new(
                     minor(c.amount),
                     c.amount.currency().code(),
@@ -411,7 +426,7 @@ impl Account {
                 } else {
                     ChallengeMode3ds::NoChallengeRequested
                 });
-                match sips.payment_init(&req, creds).await {
+                match client.payment_init(&req, creds).await {
                     Ok(r) => match r.redirect_form() {
                         Some(f) => Verdict::Redirect {
                             url: f.action,
@@ -434,18 +449,13 @@ impl Account {
     }
 
     /// Asks the provider where a payment stands (recovery).
-    pub async fn query(&self, http: &reqwest::Client, reference: &str) -> Verdict {
+    pub async fn query(&self, reference: &str) -> Verdict {
         match &self.connector {
-            Connector::Ogone { creds, base_url } => {
-                let dl = match self.directlink(http, base_url) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        return Verdict::Unknown {
-                            why: "provider URL".to_owned(),
-                        };
-                    }
-                };
-                match dl.query(&QueryRequest::by_order_id(reference), creds).await {
+            Connector::Ogone { creds, client, .. } => {
+                match client
+                    .query(&QueryRequest::by_order_id(reference), creds)
+                    .await
+                {
                     Ok(r) => match r.query_outcome() {
                         QueryOutcome::NotReceived => Verdict::NotTaken {
                             reason: "the provider never received the payment".to_owned(),
@@ -455,15 +465,11 @@ impl Account {
                     Err(e) => unknown(&e),
                 }
             }
-            Connector::Sips { creds, base_url } => {
-                let sips = match Sips::new(http.clone(), base_url, self.timeout) {
-                    Ok(s) => s,
-                    Err(e) => return Verdict::Unknown { why: e.to_string() },
-                };
+            Connector::Sips { creds, client } => {
                 let req = GetTransactionDataRequest {
                     transaction_reference: reference.to_owned(),
                 };
-                match sips.get_transaction_data(&req, creds).await {
+                match client.get_transaction_data(&req, creds).await {
                     Ok(d) if d.is_unknown() => Verdict::NotTaken {
                         reason: "the provider never received the payment".to_owned(),
                     },
@@ -573,27 +579,13 @@ impl Account {
     }
 
     /// Refunds `amount` of a captured payment at the provider (`last`: nothing will remain).
-    pub async fn refund(
-        &self,
-        http: &reqwest::Client,
-        payment: &CardPayment,
-        amount: Money,
-        last: bool,
-    ) -> RefundVerdict {
+    pub async fn refund(&self, payment: &CardPayment, amount: Money, last: bool) -> RefundVerdict {
         match &self.connector {
-            Connector::Ogone { creds, base_url } => {
+            Connector::Ogone { creds, client, .. } => {
                 let Some(payid) = payment.provider_payid.clone() else {
                     return RefundVerdict::Refused {
                         reason: "the payment has no provider id".to_owned(),
                     };
-                };
-                let dl = match DirectLink::new(http.clone(), base_url, self.timeout) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        return RefundVerdict::Refused {
-                            reason: e.to_string(),
-                        };
-                    }
                 };
                 let req = MaintenanceRequest {
                     pay_id: payid,
@@ -605,28 +597,20 @@ impl Account {
                     amount_minor: minor(amount),
                     currency: amount.currency().code().to_owned(),
                 };
-                match dl.maintenance(&req, creds).await {
+                match client.maintenance(&req, creds).await {
                     Ok(r) => ogone_refund_verdict(&r),
                     Err(CallError::NotSent(why)) => RefundVerdict::Refused { reason: why },
                     Err(e) => RefundVerdict::Unknown { why: e.to_string() },
                 }
             }
-            Connector::Sips { creds, base_url } => {
-                let sips = match Sips::new(http.clone(), base_url, self.timeout) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return RefundVerdict::Refused {
-                            reason: e.to_string(),
-                        };
-                    }
-                };
+            Connector::Sips { creds, client } => {
                 let req = CashManagementRequest {
                     transaction_reference: payment.reference.clone(),
                     operation_amount_minor: minor(amount),
                     currency: amount.currency().code().to_owned(),
                     operation_origin: "guichet".to_owned(),
                 };
-                match sips.refund(&req, creds).await {
+                match client.refund(&req, creds).await {
                     Ok(r) if r.is_accepted() => RefundVerdict::Done { payidsub: None },
                     Ok(r) => RefundVerdict::Refused {
                         reason: format!("Sips refused the refund (code {})", r.response_code),
@@ -639,13 +623,8 @@ impl Account {
     }
 
     /// Where a refund accepted as pending stands (Ogone: the history line `payidsub`).
-    pub async fn query_refund(
-        &self,
-        http: &reqwest::Client,
-        payment: &CardPayment,
-        payidsub: &str,
-    ) -> RefundVerdict {
-        let Connector::Ogone { creds, base_url } = &self.connector else {
+    pub async fn query_refund(&self, payment: &CardPayment, payidsub: &str) -> RefundVerdict {
+        let Connector::Ogone { creds, client, .. } = &self.connector else {
             return RefundVerdict::Pending { payidsub: None };
         };
         let Some(payid) = payment.provider_payid.clone() else {
@@ -653,12 +632,8 @@ impl Account {
                 why: "no provider id".to_owned(),
             };
         };
-        let dl = match DirectLink::new(http.clone(), base_url, self.timeout) {
-            Ok(d) => d,
-            Err(e) => return RefundVerdict::Unknown { why: e.to_string() },
-        };
         let req = QueryRequest::by_pay_id(payid).with_pay_id_sub(payidsub);
-        match dl.query(&req, creds).await {
+        match client.query(&req, creds).await {
             Ok(r) => match ogone_refund_verdict(&r) {
                 RefundVerdict::Done { .. } => RefundVerdict::Done {
                     payidsub: Some(payidsub.to_owned()),
@@ -674,14 +649,9 @@ impl Account {
 
     /// Recovery of a refund left pending: its history line when known; otherwise the
     /// provider cannot say which refund it is, and an operator must look.
-    pub async fn recover_refund(
-        &self,
-        http: &reqwest::Client,
-        payment: &CardPayment,
-        refund: &Refund,
-    ) -> RefundVerdict {
+    pub async fn recover_refund(&self, payment: &CardPayment, refund: &Refund) -> RefundVerdict {
         match (&self.connector, refund.provider_payidsub.as_deref()) {
-            (Connector::Ogone { .. }, Some(sub)) => self.query_refund(http, payment, sub).await,
+            (Connector::Ogone { .. }, Some(sub)) => self.query_refund(payment, sub).await,
             _ => RefundVerdict::Unknown {
                 why: "the provider's answer to this refund was lost; check it in the provider's back office".to_owned(),
             },
@@ -785,10 +755,11 @@ pub fn reference_in(provider: ProviderKind, params: &[(String, String)]) -> Opti
             .map(|(_, v)| v.clone()),
         ProviderKind::Sips => {
             let data = params.iter().find(|(k, _)| k == "Data").map(|(_, v)| v)?;
-            data.split('|')
-                .filter_map(|kv| kv.split_once('='))
-                .find(|(k, _)| *k == "transactionReference")
-                .map(|(_, v)| v.to_owned())
+            guichet_psp::sips::paypage::parse_data(data)
+                .ok()?
+                .into_iter()
+                .find(|(k, _)| k == "transactionReference")
+                .map(|(_, v)| v)
         }
     }
 }

@@ -36,6 +36,22 @@ pub enum HashAlgorithm {
 }
 
 impl HashAlgorithm {
+    /// Reads an account's setting: `SHA-1`, `SHA-256`, `SHA-512` (also `sha1`, `SHA_256`, …).
+    pub fn parse(text: &str) -> Option<HashAlgorithm> {
+        let compact: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect::<String>()
+            .to_ascii_uppercase();
+        match compact.as_str() {
+            "SHA1" => Some(HashAlgorithm::Sha1),
+            "SHA256" => Some(HashAlgorithm::Sha256),
+            "SHA512" => Some(HashAlgorithm::Sha512),
+            _ => None,
+        }
+    }
+
     /// Length of the hex signature this algorithm produces.
     pub fn hex_len(self) -> usize {
         match self {

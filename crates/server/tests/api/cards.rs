@@ -38,24 +38,21 @@ pub async fn card_env(app: TestApp, policy: &str, days: u32) -> CardEnv {
     }
     let simulator = guichet_psp_sim::Simulator::new(config, sim.clone());
     tokio::spawn(simulator.serve(listener));
-    let path = format!(
-        "/api/v1/admin/sales-channels/{}/payment-system",
-        shop.t.channel
-    );
-    let body = json!({
-        "provider": "ogone",
-        "label": "Ogone (simulator)",
-        "base_url": format!("{sim}/ncol/test"),
-        "merchant_id": "GUICHETTEST",
-        "settings": {"userid": "API", "hash_algorithm": "SHA-512"},
-        "credentials": {"password": "guichet-test", "sha_in": "Mysecretsig1875!?", "sha_out": "Mysecretsig1875!?"},
-        "three_ds_policy": policy,
-        "three_ds_days": days
-    });
-    let (status, saved) = app
-        .call(Method::PUT, &path, Some(&app.admin), Some(body))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{saved}");
+    put_payment_system(
+        &app,
+        &shop.t.channel,
+        json!({
+            "provider": "ogone",
+            "label": "Ogone (simulator)",
+            "base_url": format!("{sim}/ncol/test"),
+            "merchant_id": "GUICHETTEST",
+            "settings": {"userid": "API", "hash_algorithm": "SHA-512"},
+            "credentials": {"password": "guichet-test", "sha_in": "Mysecretsig1875!?", "sha_out": "Mysecretsig1875!?"},
+            "three_ds_policy": policy,
+            "three_ds_days": days
+        }),
+    )
+    .await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -66,6 +63,15 @@ pub async fn card_env(app: TestApp, policy: &str, days: u32) -> CardEnv {
         sim,
         browser,
     }
+}
+
+/// The channel's payment system, as the back office sets it.
+pub async fn put_payment_system(app: &TestApp, channel: &str, body: Value) {
+    let path = format!("/api/v1/admin/sales-channels/{channel}/payment-system");
+    let (status, saved) = app
+        .call(Method::PUT, &path, Some(&app.admin), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
 }
 
 /// The hidden fields and inputs of the first form of an HTML page, with its action.
@@ -681,25 +687,21 @@ on_both!(bad_signatures_and_duplicate_feedback);
 /// return and automatic response; then a partial refund through the Office API.
 async fn sips_payment_and_refund(app: TestApp) {
     let env = card_env(app, "never", 0).await;
-    let path = format!(
-        "/api/v1/admin/sales-channels/{}/payment-system",
-        env.shop.t.channel
-    );
-    let body = json!({
-        "provider": "sips",
-        "label": "Sips (simulator)",
-        "base_url": env.sim,
-        "merchant_id": "002001000000001",
-        "settings": {"key_version": "1"},
-        "credentials": {"secret_key": "002001000000001_KEY1"},
-        "three_ds_policy": "never",
-        "three_ds_days": 0
-    });
-    let (status, saved) = env
-        .app
-        .call(Method::PUT, &path, Some(&env.app.admin), Some(body))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{saved}");
+    put_payment_system(
+        &env.app,
+        &env.shop.t.channel,
+        json!({
+            "provider": "sips",
+            "label": "Sips (simulator)",
+            "base_url": env.sim,
+            "merchant_id": "002001000000001",
+            "settings": {"key_version": "1"},
+            "credentials": {"secret_key": "002001000000001_KEY1"},
+            "three_ds_policy": "never",
+            "three_ds_days": 0
+        }),
+    )
+    .await;
     let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 2700).await;
     let (_, summary) = env.app.checkout(&token, Method::GET, "", None).await;
     assert!(summary["means"]["card_form"].is_null(), "{summary}");
