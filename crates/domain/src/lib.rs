@@ -8,6 +8,7 @@
 
 pub mod card;
 pub mod config;
+pub mod installments;
 pub mod ledger;
 pub mod money;
 pub mod order;

@@ -279,6 +279,13 @@ pub async fn seed(
     let pos_counter = store
         .create_point_of_sale(box_office.id, "Guichet du théâtre")
         .await?;
+    // The mobile application pays through Worldline Sips (its hosted page).
+    let mobile = store
+        .create_sales_channel(org.id, ChannelKind::Mobile, "Application mobile")
+        .await?;
+    let pos_mobile = store
+        .create_point_of_sale(mobile.id, "Application mobile")
+        .await?;
 
     let mut payment_modes = BTreeMap::new();
     let online = [
@@ -314,6 +321,7 @@ pub async fn seed(
     for fields in &online {
         let m = store.create_payment_mode(inst.id, fields).await?;
         store.associate_payment_mode(pos_web.id, m.id).await?;
+        store.associate_payment_mode(pos_mobile.id, m.id).await?;
         payment_modes.insert(fields.code.as_str().to_owned(), m.id);
     }
     // Vouchers are usable at the counter too (F3).
@@ -341,6 +349,29 @@ pub async fn seed(
                 settings,
                 credentials,
                 card_saving_enabled: true,
+                cvv_on_saved_cards: true,
+                three_ds_policy: ThreeDsPolicy::CloseToEvent,
+                three_ds_days: 3,
+            },
+        )
+        .await?;
+
+    // The mobile channel's: Sips 2.0 with the simulator's public test merchant.
+    let mut settings = BTreeMap::new();
+    settings.insert("key_version".to_owned(), "1".to_owned());
+    let mut credentials = BTreeMap::new();
+    credentials.insert("secret_key".to_owned(), Secret::new("002001000000001_KEY1"));
+    store
+        .put_payment_system(
+            mobile.id,
+            &PaymentSystemInput {
+                provider: ProviderKind::Sips,
+                label: "Worldline Sips 2.0 Paypage — simulator".to_owned(),
+                base_url: psp_sim_url.to_owned(),
+                merchant_id: "002001000000001".to_owned(),
+                settings,
+                credentials,
+                card_saving_enabled: false,
                 cvv_on_saved_cards: true,
                 three_ds_policy: ThreeDsPolicy::CloseToEvent,
                 three_ds_days: 3,
@@ -495,9 +526,11 @@ pub async fn seed(
     let mut points_of_sale = BTreeMap::new();
     points_of_sale.insert("internet".to_owned(), pos_web.id);
     points_of_sale.insert("box_office".to_owned(), pos_counter.id);
+    points_of_sale.insert("mobile".to_owned(), pos_mobile.id);
     let mut sales_channels = BTreeMap::new();
     sales_channels.insert("internet".to_owned(), internet.id);
     sales_channels.insert("box_office".to_owned(), box_office.id);
+    sales_channels.insert("mobile".to_owned(), mobile.id);
 
     Ok(DemoInfo {
         base_url: base_url.to_owned(),

@@ -102,6 +102,15 @@ struct JobsArgs {
     /// Seconds between passes.
     #[arg(long, default_value_t = 5)]
     interval_seconds: u64,
+    /// Run the pass as if it were this time (RFC 3339, e.g. `2026-12-01T09:00:00Z`): what is
+    /// due then is done. For operators catching up and for tests; only with `--once`.
+    #[arg(long, requires = "once", value_parser = parse_time)]
+    now: Option<time::OffsetDateTime>,
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time ({e}): {s}"))
 }
 
 #[derive(Args)]
@@ -237,14 +246,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let client = guichet_server::webhooks::http_client()?;
             loop {
-                let r = guichet_server::jobs::run_once(
-                    &state,
-                    &client,
-                    time::OffsetDateTime::now_utc(),
-                )
-                .await;
+                let now = args.now.unwrap_or_else(time::OffsetDateTime::now_utc);
+                let r = guichet_server::jobs::run_once(&state, &client, now).await;
                 println!(
-                    "jobs: {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed; {} idempotency keys purged",
+                    "jobs: {} payments and refunds recovered; {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed; {} idempotency keys purged",
+                    r.payments_recovered,
                     r.orders_expired,
                     r.webhooks.claimed,
                     r.webhooks.delivered,

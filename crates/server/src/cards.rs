@@ -20,6 +20,7 @@ use guichet_domain::refund::{self as refund_rule, Destination, LegMeans, LegRoom
 use guichet_domain::settlement::{self, Remainder};
 use guichet_domain::threeds;
 use guichet_domain::{AccountKind, Money};
+use guichet_store::crash;
 use guichet_store::{
     CardDetails, CardPayment, CardPaymentStatus, HoldStatus, LegKind, NewCardPayment, NewRefund,
     Order, OrderOp, OrderStatus, Refund, RefundDestination, RefundStatus,
@@ -212,8 +213,12 @@ pub async fn pay_by_card(
         client_ip: req.client_ip,
         return_base: format!("{}/psp", state.config.base_url),
     };
+    crash::point("card.before_call").await;
     let verdict = account.charge(&charge).await;
-    outcome(state, &payment, verdict, now).await
+    crash::point("card.after_provider").await;
+    let result = outcome(state, &payment, verdict, now).await;
+    crash::point("card.after_commit").await;
+    result
 }
 
 /// Applies a provider's verdict to a payment and says what the buyer sees.
@@ -685,7 +690,9 @@ pub async fn refund(
     let account = Account::load(state, payment.sales_channel_id).await?;
     tracing::info!(refund = %refund.id, reference = %payment.reference, amount = %amount,
         "card refund sent to the provider");
+    crash::point("refund.before_call").await;
     let mut verdict = account.refund(&payment, amount, last).await;
+    crash::point("refund.after_provider").await;
     // Accepted but not final yet: one more look straight away.
     if let RefundVerdict::Pending {
         payidsub: Some(sub),
@@ -823,7 +830,14 @@ async fn recover_refund(
         .get_card_payment(r.card_payment_id.ok_or_else(|| internal("no payment"))?)
         .await?;
     let account = Account::load(state, payment.sales_channel_id).await?;
-    let verdict = account.recover_refund(&payment, r).await;
+    let siblings: Vec<Refund> = state
+        .store
+        .refunds_of_order(r.order_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.card_payment_id == Some(payment.id))
+        .collect();
+    let verdict = account.recover_refund(&payment, r, &siblings).await;
     match verdict {
         RefundVerdict::Pending { .. } | RefundVerdict::Unknown { .. } => {
             state

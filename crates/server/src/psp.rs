@@ -647,17 +647,124 @@ impl Account {
         }
     }
 
-    /// Recovery of a refund left pending: its history line when known; otherwise the
-    /// provider cannot say which refund it is, and an operator must look.
-    pub async fn recover_refund(&self, payment: &CardPayment, refund: &Refund) -> RefundVerdict {
+    /// Recovery of a refund left pending. With its history line (PAYIDSUB) known, the
+    /// provider is asked about that line. When the reply was lost before the line was known
+    /// (a timeout, a crash), the provider's record of the payment decides:
+    /// - Ogone: the payment's history is walked line by line; the first refund line with this
+    ///   amount that no other refund of the payment claims is this one; no such line means the
+    ///   request never reached the provider (refused, its room given back).
+    /// - Sips: what the provider refunded (amount less current amount) is compared with the
+    ///   refunds Guichet holds as succeeded: one refund more is this one, none more means it
+    ///   never reached Sips; anything else is left to an operator.
+    ///
+    /// `siblings`: the payment's other refunds.
+    pub async fn recover_refund(
+        &self,
+        payment: &CardPayment,
+        refund: &Refund,
+        siblings: &[Refund],
+    ) -> RefundVerdict {
         match (&self.connector, refund.provider_payidsub.as_deref()) {
             (Connector::Ogone { .. }, Some(sub)) => self.query_refund(payment, sub).await,
-            _ => RefundVerdict::Unknown {
-                why: "the provider's answer to this refund was lost; check it in the provider's back office".to_owned(),
-            },
+            (Connector::Ogone { creds, client, .. }, None) => {
+                let Some(payid) = payment.provider_payid.clone() else {
+                    return RefundVerdict::Refused {
+                        reason: "the payment has no provider id, so no refund was made".to_owned(),
+                    };
+                };
+                let claimed: Vec<&str> = siblings
+                    .iter()
+                    .filter(|r| r.id != refund.id)
+                    .filter_map(|r| r.provider_payidsub.as_deref())
+                    .collect();
+                for line in 1..=MAX_HISTORY_LINES {
+                    let sub = line.to_string();
+                    let req = QueryRequest::by_pay_id(payid.clone()).with_pay_id_sub(sub.clone());
+                    let reply = match client.query(&req, creds).await {
+                        Ok(r) => r,
+                        Err(e) => return RefundVerdict::Unknown { why: e.to_string() },
+                    };
+                    if matches!(reply.query_outcome(), QueryOutcome::NotReceived) {
+                        // The end of the history: the refund never reached the provider.
+                        return RefundVerdict::Refused {
+                            reason: "the refund never reached the provider".to_owned(),
+                        };
+                    }
+                    if claimed.contains(&sub.as_str()) {
+                        continue;
+                    }
+                    let same_amount = reply
+                        .amount
+                        .as_deref()
+                        .and_then(|a| {
+                            guichet_psp::amount::decimal_to_minor_in(
+                                a,
+                                refund.amount.currency().code(),
+                            )
+                            .ok()
+                        })
+                        .is_some_and(|a| i128::from(a) == i128::from(refund.amount.amount_minor()));
+                    let verdict = ogone_refund_verdict(&reply);
+                    let is_refund_line = !matches!(verdict, RefundVerdict::Unknown { .. });
+                    if same_amount && is_refund_line {
+                        return match verdict {
+                            RefundVerdict::Done { .. } => RefundVerdict::Done {
+                                payidsub: Some(sub),
+                            },
+                            RefundVerdict::Pending { .. } => RefundVerdict::Pending {
+                                payidsub: Some(sub),
+                            },
+                            other => other,
+                        };
+                    }
+                }
+                RefundVerdict::Unknown {
+                    why: "the payment's history is too long to search; check it in the provider's back office".to_owned(),
+                }
+            }
+            (Connector::Sips { creds, client }, _) => {
+                let req = GetTransactionDataRequest {
+                    transaction_reference: payment.reference.clone(),
+                };
+                let data = match client.get_transaction_data(&req, creds).await {
+                    Ok(d) => d,
+                    Err(e) => return RefundVerdict::Unknown { why: e.to_string() },
+                };
+                let (Some(amount), Some(current)) = (data.amount_minor, data.current_amount_minor)
+                else {
+                    return RefundVerdict::Unknown {
+                        why: "Sips gave no amounts for the payment".to_owned(),
+                    };
+                };
+                let at_sips = i128::from(amount) - i128::from(current);
+                let ours: i128 = siblings
+                    .iter()
+                    .filter(|r| {
+                        r.id != refund.id && r.status == guichet_store::RefundStatus::Succeeded
+                    })
+                    .map(|r| i128::from(r.amount.amount_minor()))
+                    .sum();
+                let this = i128::from(refund.amount.amount_minor());
+                if at_sips == ours + this {
+                    RefundVerdict::Done { payidsub: None }
+                } else if at_sips == ours {
+                    RefundVerdict::Refused {
+                        reason: "the refund never reached the provider".to_owned(),
+                    }
+                } else {
+                    RefundVerdict::Unknown {
+                        why: format!(
+                            "Sips holds {at_sips} refunded, Guichet {ours} plus this {this}; check it in the provider's back office"
+                        ),
+                    }
+                }
+            }
         }
     }
 }
+
+/// History lines searched, at most, when a refund's line was never learnt.
+const MAX_HISTORY_LINES: u32 = 100;
 
 fn reason_text(nc_error: Option<&str>, text: Option<&str>) -> String {
     let code = nc_error.unwrap_or("");

@@ -9,6 +9,7 @@
 //! - provider secrets are sealed ([`crypto`]) before they reach a row;
 //! - no amount is ever stored as anything but integer minor units.
 
+pub mod crash;
 pub mod crypto;
 pub mod model;
 mod sql;

@@ -2002,6 +2002,16 @@ macro_rules! sql_store {
                         }
                     }
                 }
+                if ops.iter().any(|op| {
+                    matches!(op, OrderOp::CardPaymentSet { to: CardPaymentStatus::Captured, .. })
+                }) {
+                    crate::crash::point("card.before_commit").await;
+                }
+                if ops.iter().any(|op| {
+                    matches!(op, OrderOp::RefundSet { to: RefundStatus::Succeeded, .. })
+                }) {
+                    crate::crash::point("refund.before_commit").await;
+                }
                 tx.commit().await?;
                 self.get_order(order_id).await
             }

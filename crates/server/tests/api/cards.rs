@@ -611,6 +611,74 @@ async fn unknown_outcomes_are_recovered(app: TestApp) {
 }
 on_both_with!(unknown_outcomes_are_recovered, super::short_timeout);
 
+/// A card refund whose reply is lost (the provider refunded) and one that failed before the
+/// provider processed it (HTTP 500): both stay pending without a history line; recovery walks
+/// the payment's history at the provider and settles the first as succeeded (one ledger
+/// movement), the second as failed (its room given back).
+async fn lost_refund_replies_are_recovered(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 6000).await;
+    let alias = env.register_card(&token, &card(VISA_OK)).await;
+    let (_, paid) = env.pay(&token, &alias).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    let mut pending = Vec::new();
+    for (kind, amount) in [("lost_reply_after_commit", 1000), ("http500", 500)] {
+        let resp = env
+            .browser
+            .post(format!("{}/__sim/faults", env.sim))
+            .json(&json!({"path": "maintenancedirect", "kind": kind}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{kind}: {}", resp.status());
+        let (s, r) = env
+            .refund(
+                &created,
+                json!({"amount_minor": amount, "destination": "card"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{kind}: {r}");
+        assert_eq!(r["refund"]["status"], "pending_provider", "{kind}: {r}");
+        pending.push(r["refund"]["id"].as_str().unwrap().to_owned());
+    }
+    // Not more than what the leg collected, pending refunds included.
+    let (s, e) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 4501, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+
+    assert_eq!(run_recovery(&env, 10).await, 2);
+    let order = env.order(&created).await;
+    let status_of = |id: &str| {
+        order["refunds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(status_of(&pending[0]), "succeeded", "{order}");
+    assert_eq!(status_of(&pending[1]), "failed", "{order}");
+    assert_eq!(card_leg(&order)["refunded_minor"], 1000, "{order}");
+    assert_eq!(clearing_balance(&env).await, 5000);
+    assert_eq!(sim_net(&env).await, 5000);
+    // The failed refund's room is back: the rest can be refunded.
+    let (s, r) = env
+        .refund(
+            &created,
+            json!({"amount_minor": 5000, "destination": "card"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(clearing_balance(&env).await, sim_net(&env).await);
+    env.app.audit_clean().await;
+}
+on_both_with!(lost_refund_replies_are_recovered, super::short_timeout);
+
 /// A feedback or return with a flipped signature byte is rejected and changes nothing; a
 /// duplicated post-sale feedback is processed once.
 async fn bad_signatures_and_duplicate_feedback(app: TestApp) {
