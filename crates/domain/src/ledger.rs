@@ -53,10 +53,13 @@ pub enum AccountKind {
     Cash,
     /// Manual goodwill and opening balances (equity-like, debit-normal).
     Adjustments,
+    /// What a buyer still owes on an order paid in installments (asset, debit-normal; one per
+    /// order); must not go below 0: nobody owes less than nothing.
+    InstallmentsReceivable,
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 10] = [
+    pub const ALL: [AccountKind; 11] = [
         AccountKind::ContactCredit,
         AccountKind::ContactDeferred,
         AccountKind::VoucherLiability,
@@ -67,6 +70,7 @@ impl AccountKind {
         AccountKind::Holds,
         AccountKind::Cash,
         AccountKind::Adjustments,
+        AccountKind::InstallmentsReceivable,
     ];
 
     /// The snake_case name, as serialized and stored: `"contact_credit"`.
@@ -82,6 +86,7 @@ impl AccountKind {
             AccountKind::Holds => "holds",
             AccountKind::Cash => "cash",
             AccountKind::Adjustments => "adjustments",
+            AccountKind::InstallmentsReceivable => "installments_receivable",
         }
     }
 
@@ -103,7 +108,8 @@ impl AccountKind {
             | AccountKind::Discounts
             | AccountKind::Refunds
             | AccountKind::Cash
-            | AccountKind::Adjustments => Side::Debit,
+            | AccountKind::Adjustments
+            | AccountKind::InstallmentsReceivable => Side::Debit,
         }
     }
 
@@ -112,7 +118,10 @@ impl AccountKind {
     pub fn must_stay_non_negative(self) -> bool {
         matches!(
             self,
-            AccountKind::ContactCredit | AccountKind::VoucherLiability | AccountKind::Holds
+            AccountKind::ContactCredit
+                | AccountKind::VoucherLiability
+                | AccountKind::Holds
+                | AccountKind::InstallmentsReceivable
         )
     }
 }

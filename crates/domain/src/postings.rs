@@ -156,6 +156,8 @@ pub struct OrderCommit {
     pub deferred: Option<(AccountRef, Money)>,
     /// Card capture (a `ProviderClearing` account).
     pub card: Option<(AccountRef, Money)>,
+    /// What the buyer owes in later installments (the order's `InstallmentsReceivable`).
+    pub installments: Option<(AccountRef, Money)>,
     /// Vouchers the order's voucher lines issue, one per unit: the new voucher's liability
     /// account, its face value, and the price paid for it.
     pub issued_vouchers: Vec<(AccountRef, Money, Money)>,
@@ -164,7 +166,7 @@ pub struct OrderCommit {
 /// The transaction that commits a paid order (SPEC F6):
 ///
 /// - Dr discounts `discount_total`, Dr holds `held_total`, Dr the deferred account, Dr provider
-///   clearing for the card;
+///   clearing for the card, Dr the installments receivable for what later installments owe;
 /// - Cr sales (total − Σ voucher prices);
 /// - for each issued voucher: Cr its liability with the face value, plus Dr discounts
 ///   (face − price) when the face value exceeds the price, or Cr sales (price − face) when the
@@ -175,7 +177,7 @@ pub struct OrderCommit {
 /// above what the order's total leaves ([`LedgerError::NonPositiveAmount`]); a voucher with a
 /// zero face value or an order with nothing at all to post ([`PostingError::ZeroAmount`]); an
 /// amount in another currency ([`LedgerError::Money`]); and discount_total + held_total +
-/// deferred + card ≠ total ([`LedgerError::Unbalanced`], debits = that sum, credits = total).
+/// deferred + card + installments ≠ total ([`LedgerError::Unbalanced`], debits = that sum, credits = total).
 pub fn commit_order(c: &OrderCommit) -> Result<Transaction, PostingError> {
     expect(c.sales, AccountKind::Sales)?;
     expect(c.discounts, AccountKind::Discounts)?;
@@ -186,6 +188,9 @@ pub fn commit_order(c: &OrderCommit) -> Result<Transaction, PostingError> {
     if let Some((account, _)) = c.card {
         expect(account, AccountKind::ProviderClearing)?;
     }
+    if let Some((account, _)) = c.installments {
+        expect(account, AccountKind::InstallmentsReceivable)?;
+    }
     for (account, _, _) in &c.issued_vouchers {
         expect(*account, AccountKind::VoucherLiability)?;
     }
@@ -193,7 +198,8 @@ pub fn commit_order(c: &OrderCommit) -> Result<Transaction, PostingError> {
     let currency = c.total.currency();
     let deferred = c.deferred.map_or(Money::zero(currency), |(_, a)| a);
     let card = c.card.map_or(Money::zero(currency), |(_, a)| a);
-    let paid_parts = [c.discount_total, c.held_total, deferred, card];
+    let owed = c.installments.map_or(Money::zero(currency), |(_, a)| a);
+    let paid_parts = [c.discount_total, c.held_total, deferred, card, owed];
     let all_amounts = paid_parts.iter().chain(std::iter::once(&c.total)).chain(
         c.issued_vouchers
             .iter()
@@ -249,6 +255,9 @@ pub fn commit_order(c: &OrderCommit) -> Result<Transaction, PostingError> {
         builder = debit(builder, account, amount);
     }
     if let Some((account, amount)) = c.card {
+        builder = debit(builder, account, amount);
+    }
+    if let Some((account, amount)) = c.installments {
         builder = debit(builder, account, amount);
     }
     let credit = |b: TransactionBuilder, account: AccountRef, amount: Money| {
@@ -338,6 +347,40 @@ pub fn refund(
     Ok(TransactionBuilder::new("refund", memo)
         .debit(refunds.id, refunds.kind, amount)
         .credit(destination.id, destination.kind, amount)
+        .build()?)
+}
+
+/// A later installment captured by card (SPEC F10): Dr provider clearing, Cr the order's
+/// installments receivable.
+pub fn installment_capture(
+    clearing: AccountRef,
+    receivable: AccountRef,
+    amount: Money,
+    memo: &str,
+) -> Result<Transaction, PostingError> {
+    expect(clearing, AccountKind::ProviderClearing)?;
+    expect(receivable, AccountKind::InstallmentsReceivable)?;
+    non_zero(amount)?;
+    Ok(TransactionBuilder::new("installment_capture", memo)
+        .debit(clearing.id, clearing.kind, amount)
+        .credit(receivable.id, receivable.kind, amount)
+        .build()?)
+}
+
+/// Installments that will not be collected (cancelled with a refund of the order, or given
+/// up): Dr refunds, Cr the order's installments receivable.
+pub fn installments_cancel(
+    refunds: AccountRef,
+    receivable: AccountRef,
+    amount: Money,
+    memo: &str,
+) -> Result<Transaction, PostingError> {
+    expect(refunds, AccountKind::Refunds)?;
+    expect(receivable, AccountKind::InstallmentsReceivable)?;
+    non_zero(amount)?;
+    Ok(TransactionBuilder::new("installments_cancel", memo)
+        .debit(refunds.id, refunds.kind, amount)
+        .credit(receivable.id, receivable.kind, amount)
         .build()?)
 }
 
@@ -547,8 +590,51 @@ mod checkout_tests {
             held_total: eur(held),
             deferred: None,
             card: None,
+            installments: None,
             issued_vouchers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn installments_commit_capture_and_cancel() {
+        let a = accounts();
+        let receivable = acc(AccountKind::InstallmentsReceivable);
+        let c = OrderCommit {
+            card: Some((a.card, eur(3334))),
+            installments: Some((receivable, eur(6666))),
+            ..commit(&a, 10000, 0, 0)
+        };
+        let t = commit_order(&c).unwrap();
+        let delta = |t: &Transaction, acct: AccountRef| -> i64 {
+            t.entries()
+                .iter()
+                .filter(|e| e.account_id == acct.id)
+                .map(|e| natural_delta(acct.kind, e.side, e.amount.amount_minor()))
+                .sum()
+        };
+        assert_eq!(delta(&t, receivable), 6666);
+        assert_eq!(delta(&t, a.card), 3334);
+        // Short of the total: refused.
+        let short = OrderCommit {
+            installments: Some((receivable, eur(6665))),
+            ..c.clone()
+        };
+        assert!(commit_order(&short).is_err());
+        // The wrong account for the receivable: refused.
+        let wrong = OrderCommit {
+            installments: Some((a.card, eur(6666))),
+            ..c.clone()
+        };
+        assert!(commit_order(&wrong).is_err());
+        let second = installment_capture(a.card, receivable, eur(3333), "2/3").unwrap();
+        assert_eq!(delta(&second, receivable), -3333);
+        assert_eq!(delta(&second, a.card), 3333);
+        let refunds = acc(AccountKind::Refunds);
+        let cancel = installments_cancel(refunds, receivable, eur(3333), "3/3").unwrap();
+        assert_eq!(delta(&cancel, receivable), -3333);
+        assert_eq!(delta(&cancel, refunds), 3333);
+        assert!(installment_capture(receivable, a.card, eur(1), "x").is_err());
+        assert!(installments_cancel(refunds, receivable, eur(0), "x").is_err());
     }
 
     #[test]

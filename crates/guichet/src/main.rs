@@ -249,8 +249,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let now = args.now.unwrap_or_else(time::OffsetDateTime::now_utc);
                 let r = guichet_server::jobs::run_once(&state, &client, now).await;
                 println!(
-                    "jobs: {} payments and refunds recovered; {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed; {} idempotency keys purged",
+                    "jobs: {} payments and refunds recovered; {} installments charged; {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed; {} idempotency keys purged",
                     r.payments_recovered,
+                    r.installments_charged,
                     r.orders_expired,
                     r.webhooks.claimed,
                     r.webhooks.delivered,

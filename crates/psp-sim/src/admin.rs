@@ -1,6 +1,6 @@
 //! `/__sim/…`: the simulator's own control endpoints (faults, latency, feedback, listings).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::Simulator;
+use crate::cards::CardBehaviour;
 use crate::state::{Fault, FaultKind, FaultPath, FeedbackMode};
 
 pub fn routes() -> Router<Simulator> {
@@ -24,6 +25,11 @@ pub fn routes() -> Router<Simulator> {
         .route("/__sim/feedback-url", post(set_feedback_url))
         .route("/__sim/transactions", get(transactions))
         .route("/__sim/aliases", get(aliases))
+        .route(
+            "/__sim/aliases/{alias}/behaviour",
+            post(set_alias_behaviour),
+        )
+        .route("/__sim/clock", post(advance_clock).get(get_clock))
         .route("/__sim/reset", post(reset))
 }
 
@@ -195,8 +201,110 @@ async fn transactions(State(sim): State<Simulator>) -> Response {
 }
 
 async fn aliases(State(sim): State<Simulator>) -> Response {
-    let list = sim.state().aliases_json(crate::util::now());
+    let now = sim.now();
+    let list = sim.state().aliases_json(now);
     Json(Value::Array(list)).into_response()
+}
+
+fn not_found(message: impl Into<String>) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": message.into()})),
+    )
+        .into_response()
+}
+
+/// `POST /__sim/aliases/{alias}/behaviour {"behaviour": "decline", "pspid"?}`: every later
+/// order with this alias behaves so (`decline`, `insufficient_funds`, `approve`, or any other
+/// test-card behaviour); `"card"` or `null` gives the card number's own behaviour back.
+async fn set_alias_behaviour(
+    State(sim): State<Simulator>,
+    Path(alias): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(value) = json_body(&body) else {
+        return bad_request("the body must be a JSON object");
+    };
+    let behaviour = match value.get("behaviour") {
+        None => return bad_request("behaviour is mandatory (a name, \"card\" or null)"),
+        Some(Value::Null) => None,
+        Some(Value::String(name))
+            if ["card", "default", "reset"].contains(&name.to_ascii_lowercase().as_str()) =>
+        {
+            None
+        }
+        Some(Value::String(name)) => match CardBehaviour::parse(name) {
+            Some(b) => Some(b),
+            None => {
+                let known: Vec<&str> = CardBehaviour::ALL.iter().map(|b| b.as_str()).collect();
+                return bad_request(format!(
+                    "unknown behaviour {name:?}; one of {}, or \"card\"",
+                    known.join(", ")
+                ));
+            }
+        },
+        Some(_) => return bad_request("behaviour must be a string or null"),
+    };
+    let now = sim.now();
+    let mut state = sim.state();
+    let pspid = match value.get("pspid").and_then(Value::as_str) {
+        Some(pspid) => pspid.to_owned(),
+        None => {
+            let owners = state.alias_owners(&alias, now);
+            match owners.as_slice() {
+                [one] => one.clone(),
+                [] => return not_found(format!("unknown alias {alias:?}")),
+                _ => return bad_request("several accounts have this alias: give \"pspid\""),
+            }
+        }
+    };
+    let Some(stored) = state.alias(&pspid, &alias, now) else {
+        return not_found(format!("unknown alias {alias:?} for {pspid:?}"));
+    };
+    stored.behaviour = behaviour;
+    tracing::info!(
+        pspid = pspid.as_str(),
+        alias = alias.as_str(),
+        behaviour = stored.behaviour().as_str(),
+        "psp-sim: alias behaviour set"
+    );
+    Json(stored.to_json(now)).into_response()
+}
+
+fn clock_json(sim: &Simulator) -> Value {
+    let offset = sim.state().clock_offset;
+    json!({
+        "now": crate::util::rfc3339(sim.now()),
+        "offset_ms": offset.whole_milliseconds(),
+    })
+}
+
+/// `POST /__sim/clock {"advance_s": n}` or `{"advance_ms": n}`: moves the simulator's clock
+/// forward (temporary aliases' 2 hours, a typed CVC's lifetime, card expiry, timestamps).
+async fn advance_clock(State(sim): State<Simulator>, body: axum::body::Bytes) -> Response {
+    let Some(value) = json_body(&body) else {
+        return bad_request("the body must be a JSON object");
+    };
+    let ms = match (
+        value.get("advance_s").map(Value::as_u64),
+        value.get("advance_ms").map(Value::as_u64),
+    ) {
+        (Some(Some(s)), None) => s.checked_mul(1000),
+        (None, Some(Some(ms))) => Some(ms),
+        _ => None,
+    };
+    let Some(ms) = ms.and_then(|ms| i64::try_from(ms).ok()) else {
+        return bad_request("give one of advance_s or advance_ms, a non-negative integer");
+    };
+    {
+        let mut state = sim.state();
+        state.clock_offset += time::Duration::milliseconds(ms);
+    }
+    Json(clock_json(&sim)).into_response()
+}
+
+async fn get_clock(State(sim): State<Simulator>) -> Response {
+    Json(clock_json(&sim)).into_response()
 }
 
 async fn reset(State(sim): State<Simulator>) -> Response {
@@ -241,6 +349,10 @@ mod tests {
         assert_eq!(
             FaultPath::parse("paymentinit"),
             Some(FaultPath::PaymentInit)
+        );
+        assert_eq!(
+            FaultPath::parse("aliasdirect_utf8.asp"),
+            Some(FaultPath::AliasDirect)
         );
         assert_eq!(FaultPath::parse("nope"), None);
         for p in FaultPath::ALL {

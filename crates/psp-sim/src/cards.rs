@@ -29,6 +29,58 @@ pub enum CardBehaviour {
     Malformed,
 }
 
+impl CardBehaviour {
+    /// Every behaviour, in the order of the enum.
+    pub const ALL: &'static [CardBehaviour] = &[
+        CardBehaviour::Approve,
+        CardBehaviour::Challenge,
+        CardBehaviour::Frictionless,
+        CardBehaviour::AuthenticationFailed,
+        CardBehaviour::Decline,
+        CardBehaviour::InsufficientFunds,
+        CardBehaviour::Timeout,
+        CardBehaviour::LostReply,
+        CardBehaviour::Http500,
+        CardBehaviour::Malformed,
+    ];
+
+    /// The name used by `/__sim` (`approve`, `decline`, `insufficient_funds`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardBehaviour::Approve => "approve",
+            CardBehaviour::Challenge => "challenge",
+            CardBehaviour::Frictionless => "frictionless",
+            CardBehaviour::AuthenticationFailed => "authentication_failed",
+            CardBehaviour::Decline => "decline",
+            CardBehaviour::InsufficientFunds => "insufficient_funds",
+            CardBehaviour::Timeout => "timeout",
+            CardBehaviour::LostReply => "lost_reply",
+            CardBehaviour::Http500 => "http500",
+            CardBehaviour::Malformed => "malformed",
+        }
+    }
+
+    /// Reads a name of [`CardBehaviour::as_str`] (case and `-`/`_` ignored; `declined` and
+    /// `funds` accepted too).
+    pub fn parse(text: &str) -> Option<CardBehaviour> {
+        let compact: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != '_' && *c != '-' && *c != ' ')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match compact.as_str() {
+            "declined" => return Some(CardBehaviour::Decline),
+            "funds" => return Some(CardBehaviour::InsufficientFunds),
+            _ => {}
+        }
+        CardBehaviour::ALL
+            .iter()
+            .copied()
+            .find(|b| b.as_str().replace('_', "") == compact)
+    }
+}
+
 /// One line of the test-card table.
 #[derive(Debug, Clone, Copy)]
 pub struct TestCard {
@@ -159,6 +211,17 @@ impl CardData {
         self.cvc = Some(cvc);
     }
 
+    /// Takes the security code out (a CVC is used once).
+    pub fn take_cvc(&mut self) -> Option<String> {
+        self.cvc.take()
+    }
+
+    /// This card without its security code.
+    pub fn without_cvc(mut self) -> CardData {
+        self.cvc = None;
+        self
+    }
+
     pub fn has_cvc(&self) -> bool {
         self.cvc.is_some()
     }
@@ -273,6 +336,22 @@ mod tests {
             );
         }
         assert_eq!(behaviour_of("4242424242424242"), CardBehaviour::Approve);
+    }
+
+    #[test]
+    fn behaviour_names() {
+        for b in CardBehaviour::ALL {
+            assert_eq!(CardBehaviour::parse(b.as_str()), Some(*b));
+        }
+        assert_eq!(
+            CardBehaviour::parse("Insufficient-Funds"),
+            Some(CardBehaviour::InsufficientFunds)
+        );
+        assert_eq!(
+            CardBehaviour::parse("declined"),
+            Some(CardBehaviour::Decline)
+        );
+        assert_eq!(CardBehaviour::parse("sometimes"), None);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! | `POST /ncol/test/alias_gateway.asp`, `alias_gateway_utf8.asp` | Alias Gateway (browser form) → `303` to ACCEPTURL / EXCEPTIONURL |
 //! | `POST /ncol/test/orderdirect.asp`, `orderdirect_utf8.asp` | DirectLink order (SAL, RES; alias or card data; 3-D Secure) |
 //! | `GET`/`POST /ncol/test/acs.asp` | the 3-D Secure challenge page (form fields `PAYID`, `MD`) and its answer (`decision=approve\|refuse`; `answer` is accepted too) |
+//! | `POST /ncol/test/aliasdirect.asp`, `aliasdirect_utf8.asp` | alias deletion (`ALIAS`, `ALIASOPERATION=DEL`): **\[UNCONFIRMED — our design\]**, docs/PROVIDERS.md "Alias deletion" |
 //! | `POST /ncol/test/maintenancedirect.asp` | RFD, RFS, DES, SAL, SAS on a PAYID |
 //! | `POST /ncol/test/querydirect.asp`, `querydirect_utf8.asp` | status by ORDERID or PAYID (+ PAYIDSUB) |
 //! | `POST /rs-services/v2/paymentInit` | Sips Paypage JSON init |
@@ -98,14 +99,16 @@
 //! |---|---|
 //! | `POST /__sim/faults` `{"path", "kind", "latency_ms"?, "count"?}` | queues a fault for the next `count` (default 1) requests on `path` → `201 {"queued", "faults"}`; `400` for an unknown path or kind, or `bad_signature` where nothing is signed |
 //! | `GET /__sim/faults`, `DELETE /__sim/faults` | lists / clears the queued faults |
-//! | `POST /__sim/latency {"ms": n}` | adds `n` ms to every server-to-server request (orderdirect, maintenancedirect, querydirect, paymentInit, refund, cancel, getTransactionData); `0` stops it |
+//! | `POST /__sim/latency {"ms": n}` | adds `n` ms to every server-to-server request (orderdirect, aliasdirect, maintenancedirect, querydirect, paymentInit, refund, cancel, getTransactionData); `0` stops it |
 //! | `POST /__sim/feedback-mode {"mode": "normal" \| "duplicate" \| "off"}` or `{"mode": "late", "late_ms": n}` | how Ogone post-sale feedback and Sips automatic responses are sent: once, twice, not at all, or after `n` ms |
 //! | `POST /__sim/feedback-url {"pspid", "url"}` | sets an Ogone account's post-sale feedback URL at run time (`null`: back to the configured one) |
 //! | `GET /__sim/transactions` | every transaction, oldest first: `provider` (`ogone`/`sips`), `merchant`, `reference` (ORDERID / transactionReference), `payid` (string; `null` for Sips), `status` (Ogone STATUS as a string, Sips transactionStatus), `amount_minor`, `currency`, `captured_minor`, `refunds` `[{payidsub, amount_minor, status}]`, `eci`, `flag3d`, `challenge` (`none`/`pending`/`approved`/`refused`), `alias`, `masked_pan` (`411111XXXXXX1111`), `brand`, `created_at`, and per provider `ncerror`, `operation`, `operations`, `refunded_minor` (Ogone) or `response_code`, `current_minor`, `cancelled_minor`, `holder_authent_status`, `challenge_mode`, `currency_code` (Sips) |
-//! | `GET /__sim/aliases` | Ogone aliases: `pspid`, `alias`, `brand`, `masked_pan`, `cardno`, `ed`, `holder`, `persisted`, `cvc_stored`, `created_at` |
-//! | `POST /__sim/reset` | forgets transactions, aliases, faults, latency, feedback mode and URLs (PAYIDs keep growing, never reused) |
+//! | `GET /__sim/aliases` | live Ogone aliases (deleted and expired ones are absent): `pspid`, `alias`, `brand`, `masked_pan`, `cardno`, `ed`, `holder`, `persisted`, `persisted_after_use` (`Y`/`N`), `expires_at`, `cvc_pending` (`cvc_stored`, its old name), `behaviour`, `behaviour_overridden`, `created_at`, `updated_at`; never a number or CVC |
+//! | `POST /__sim/aliases/{alias}/behaviour {"behaviour", "pspid"?}` | later orders with the alias `decline`, `insufficient_funds`, `approve` (or any test-card behaviour); `"card"`/`null` back to the number's own → `200` with the alias; `404` unknown alias |
+//! | `POST /__sim/clock {"advance_s" \| "advance_ms": n}`, `GET /__sim/clock` | moves the simulator's clock forward (temporary aliases, a typed CVC's 15 minutes, expiries) → `{"now", "offset_ms"}` |
+//! | `POST /__sim/reset` | forgets transactions, aliases, faults, latency, feedback mode and URLs, and the clock's advance (PAYIDs keep growing, never reused) |
 //!
-//! Fault `path`s: `alias_gateway`, `orderdirect`, `maintenancedirect`, `querydirect`, `acs`
+//! Fault `path`s: `alias_gateway`, `orderdirect`, `aliasdirect`, `maintenancedirect`, `querydirect`, `acs`
 //! (the Ogone ACS page and its answer), `paymentInit`, `init` (the Paypage card form), `pay`
 //! (the card form's submission and the Sips ACS answer), `refund`, `cancel`,
 //! `getTransactionData` (`.asp`, `_utf8` and full paths are accepted). Fault `kind`s:
@@ -126,7 +129,10 @@
 //!
 //! Card numbers and CVCs stay in this process's memory. Logs, replies, redirects, feedback and
 //! listings only ever carry masked numbers (`XXXXXXXXXXXX1111`, `411111######1111`,
-//! `411111XXXXXX1111`); a CVC is never sent anywhere.
+//! `411111XXXXXX1111`); a CVC is never sent anywhere. A CVC typed into the Alias Gateway is
+//! held 15 minutes (simulated clock) for the next `orderdirect` on that alias, which takes it
+//! (`CVCCheck=OK`, unless the order is merchant-initiated, ECI 9, which discards it); a
+//! transaction keeps no CVC.
 //!
 //! The points where docs/PROVIDERS.md left a choice to the simulator are listed there, in
 //! "Simulator".
@@ -247,6 +253,13 @@ impl Simulator {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The simulator's clock: the real time plus what `POST /__sim/clock` advanced it by.
+    /// Takes the state lock: never call it while holding [`Simulator::state`].
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        let offset = self.state().clock_offset;
+        util::now() + offset
     }
 
     /// `{public}{path}`, `path` starting with `/`.

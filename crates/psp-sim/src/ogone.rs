@@ -80,6 +80,8 @@ pub fn routes() -> Router<Simulator> {
             "/ncol/test/maintenancedirect_utf8.asp",
             post(maintenancedirect_utf8),
         )
+        .route("/ncol/test/aliasdirect.asp", post(aliasdirect))
+        .route("/ncol/test/aliasdirect_utf8.asp", post(aliasdirect_utf8))
         .route("/ncol/test/querydirect.asp", post(querydirect))
         .route("/ncol/test/querydirect_utf8.asp", post(querydirect_utf8))
         .route("/ncol/test/acs.asp", get(acs_get).post(acs_post))
@@ -166,6 +168,7 @@ impl Nc {
                 ("CARDNO", tx.card.masked_ogone()),
                 ("ED", tx.card.ed()),
                 ("ECI", tx.eci.clone()),
+                ("CVCCheck", tx.cvc_check.to_owned()),
                 ("ALIAS", tx.alias.clone().unwrap_or_default()),
             ],
             html_answer: None,
@@ -282,19 +285,38 @@ fn masked_echo(raw: &str) -> String {
 }
 
 /// Per-field errors of the Alias Gateway (`NCERRORCARDNO`, `NCERRORED`, `NCERRORCVC`,
-/// `NCERRORCN`).
+/// `NCERRORCN`), and an `NCERROR` that is about no field (`50001130`: unknown alias).
 #[derive(Default)]
 struct FieldErrors {
     cardno: Option<&'static str>,
     ed: Option<&'static str>,
     cvc: Option<&'static str>,
     cn: Option<&'static str>,
+    other: Option<&'static str>,
 }
 
 impl FieldErrors {
     fn first(&self) -> Option<&'static str> {
-        self.cardno.or(self.ed).or(self.cvc).or(self.cn)
+        self.other
+            .or(self.cardno)
+            .or(self.ed)
+            .or(self.cvc)
+            .or(self.cn)
     }
+}
+
+/// Whether a masked `CARDNO` (`XXXXXXXXXXXX1111`, `411111XXXXXX1111`) agrees with the stored
+/// number: the digits it shows at either end are the card's.
+fn masked_matches(raw: &str, number: &str) -> bool {
+    let compact = compact_number(raw);
+    let head: String = compact.chars().take_while(char::is_ascii_digit).collect();
+    let tail_len = compact
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .count();
+    let tail = &compact[compact.len() - tail_len..];
+    number.starts_with(&head) && number.ends_with(tail)
 }
 
 /// Checks a new card typed in full. `Err` carries the per-field errors (and the brand when
@@ -423,7 +445,7 @@ fn alias_gateway_reply(sim: &Simulator, params: &Params) -> Reply {
     if accept_url.is_empty() || exception_url.is_empty() {
         return gateway_error_page(NC_DATA, "ACCEPTURL and EXCEPTIONURL are mandatory");
     }
-    let now = crate::util::now();
+    let now = sim.now();
     let today = now.date();
     let wanted_alias = params.text("ALIAS").trim().to_owned();
     let persisted = match params.text("ALIASPERSISTEDAFTERUSE") {
@@ -439,6 +461,8 @@ fn alias_gateway_reply(sim: &Simulator, params: &Params) -> Reply {
             .alias(pspid, &wanted_alias, now)
             .map(|a| a.card.clone())
     };
+    let raw_number = params.text("CARDNO");
+    let cvc_given = !params.text("CVC").is_empty();
 
     // (card, STATUS) on success; (errors, brand) when the card data was refused.
     let outcome: Result<(CardData, &str, String), (FieldErrors, Option<CardBrand>)> = match existing
@@ -447,8 +471,10 @@ fn alias_gateway_reply(sim: &Simulator, params: &Params) -> Reply {
             let mut errors = FieldErrors::default();
             let mut card = old.clone();
             let mut changed = false;
-            let raw_number = params.text("CARDNO");
-            if !raw_number.is_empty() && !is_masked(raw_number) {
+            if is_masked(raw_number) && !masked_matches(raw_number, old.number()) {
+                // The X-ed number of an update must be this card's.
+                errors.cardno = Some(NC_CARD_NUMBER);
+            } else if !raw_number.is_empty() && !is_masked(raw_number) {
                 match check_number(raw_number) {
                     Ok((digits, brand)) if digits != old.number() => {
                         card = CardData::new(digits, card.expiry, None, card.holder, brand);
@@ -499,6 +525,17 @@ fn alias_gateway_reply(sim: &Simulator, params: &Params) -> Reply {
                 Ok((card, if changed { "2" } else { "0" }, wanted_alias.clone()))
             }
         }
+        // An existing alias named, no card number typed: the alias is unknown (never created,
+        // deleted, or temporary and past its 2 hours).
+        None if !wanted_alias.is_empty() && (raw_number.is_empty() || is_masked(raw_number)) => {
+            Err((
+                FieldErrors {
+                    other: Some(NC_UNKNOWN_ORDER),
+                    ..FieldErrors::default()
+                },
+                None,
+            ))
+        }
         None => new_card(params, today).map(|card| {
             let alias = if wanted_alias.is_empty() {
                 generate_alias()
@@ -516,16 +553,15 @@ fn alias_gateway_reply(sim: &Simulator, params: &Params) -> Reply {
             let entry = state
                 .aliases
                 .entry((pspid.to_owned(), alias.clone()))
-                .or_insert_with(|| StoredAlias {
-                    pspid: pspid.to_owned(),
-                    alias: alias.clone(),
-                    card: card.clone(),
-                    persisted: persisted.unwrap_or(false),
-                    created: now,
-                    updated: now,
+                .or_insert_with(|| {
+                    StoredAlias::new(pspid, alias, card.clone(), persisted.unwrap_or(false), now)
                 });
             entry.card = card.clone();
             entry.updated = now;
+            if cvc_given {
+                // The CVC typed now waits for the next order on this alias.
+                entry.cvc_typed = Some(now);
+            }
             if let Some(p) = persisted {
                 entry.persisted = p;
             }
@@ -649,7 +685,7 @@ fn order(sim: &Simulator, params: &Params) -> OrderOutcome {
         eci => eci.to_owned(),
     };
     let flag3d = params.text("FLAG3D").eq_ignore_ascii_case("Y");
-    let now = crate::util::now();
+    let now = sim.now();
     let today = now.date();
     let alias_name = params.text("ALIAS").trim().to_owned();
 
@@ -657,24 +693,14 @@ fn order(sim: &Simulator, params: &Params) -> OrderOutcome {
     if state.ogone_by_order(&account.pspid, order_id).is_some() {
         return fail(NC_DUPLICATE, "This order has already been processed");
     }
-    let card = if !params.text("CARDNO").is_empty() {
+    let cvc = params.text("CVC");
+    let with_card_data = !params.text("CARDNO").is_empty();
+    let (card, behaviour) = if with_card_data {
         // Card data sent directly (ref §1.2); the simulator accepts it like Ogone does.
         match new_card(params, today) {
             Ok(card) => {
-                if !alias_name.is_empty() {
-                    state.aliases.insert(
-                        (account.pspid.clone(), alias_name.clone()),
-                        StoredAlias {
-                            pspid: account.pspid.clone(),
-                            alias: alias_name.clone(),
-                            card: card.clone(),
-                            persisted: true,
-                            created: now,
-                            updated: now,
-                        },
-                    );
-                }
-                card
+                let behaviour = card.behaviour();
+                (card.without_cvc(), behaviour)
             }
             Err((errors, _)) => {
                 let code = errors.first().unwrap_or(NC_DATA);
@@ -683,21 +709,37 @@ fn order(sim: &Simulator, params: &Params) -> OrderOutcome {
         }
     } else if !alias_name.is_empty() {
         match state.alias(&account.pspid, &alias_name, now) {
-            Some(stored) => stored.card.clone(),
+            Some(stored) => (stored.card.clone().without_cvc(), stored.behaviour()),
             None => return fail(NC_UNKNOWN_ORDER, "unknown alias"),
         }
     } else {
         return fail(NC_DATA, "no card data and no alias");
     };
-    let cvc = params.text("CVC");
     if !cvc.is_empty() && check_cvc(cvc, card.brand).is_err() {
         return fail(NC_CVC_FORMAT, "CVC format invalid");
     }
-    let behaviour = card.behaviour();
     if behaviour == CardBehaviour::Http500 {
         tracing::info!(card = card.masked_pan().as_str(), "psp-sim: HTTP 500 card");
         return OrderOutcome::Http500;
     }
+    // From here on the order is recorded. A CVC typed again into the Alias Gateway for this
+    // alias is used by this order, and only this one; a merchant-initiated order (ECI 9)
+    // discards it unused.
+    let fresh_cvc = if with_card_data {
+        if !alias_name.is_empty() {
+            state.aliases.insert(
+                (account.pspid.clone(), alias_name.clone()),
+                StoredAlias::new(&account.pspid, &alias_name, card.clone(), true, now),
+            );
+        }
+        false
+    } else {
+        state
+            .alias(&account.pspid, &alias_name, now)
+            .and_then(|stored| stored.take_cvc(now))
+            .is_some()
+    };
+    let cvc_used = with_card_data || !cvc.is_empty() || (fresh_cvc && eci != "9");
 
     let payid = state.next_payid();
     let seq = state.next_seq();
@@ -728,6 +770,7 @@ fn order(sim: &Simulator, params: &Params) -> OrderOutcome {
         paramplus: params.text("PARAMPLUS").to_owned(),
         complus: params.text("COMPLUS").to_owned(),
         acs_token: String::new(),
+        cvc_check: if cvc_used { "OK" } else { "NO" },
         created: now,
     };
     // 3-D Secure applies when asked for, and never to a merchant-initiated payment (ECI 9).
@@ -767,6 +810,8 @@ fn order(sim: &Simulator, params: &Params) -> OrderOutcome {
         order_id = tx.order_id.as_str(),
         payid = tx.payid,
         status = tx.status,
+        eci = tx.eci.as_str(),
+        cvc_check = tx.cvc_check,
         card = tx.card.masked_pan().as_str(),
         "psp-sim: Ogone order"
     );
@@ -1098,6 +1143,65 @@ fn maintenance(sim: &Simulator, params: &Params) -> Nc {
     let nc = Nc::line(tx, &line);
     tx.lines.push(line);
     nc
+}
+
+// ---------------------------------------------------------------------------------------------
+// aliasdirect: alias deletion ([UNCONFIRMED — our design], PROVIDERS.md "Alias deletion")
+// ---------------------------------------------------------------------------------------------
+
+async fn aliasdirect(State(sim): State<Simulator>, body: Bytes) -> Response {
+    aliasdirect_common(sim, body, false).await
+}
+
+async fn aliasdirect_utf8(State(sim): State<Simulator>, body: Bytes) -> Response {
+    aliasdirect_common(sim, body, true).await
+}
+
+async fn aliasdirect_common(sim: Simulator, body: Bytes, utf8: bool) -> Response {
+    let after = match enter(&sim, FaultPath::AliasDirect).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
+    let params = parse_form(&body, utf8);
+    let nc = alias_delete(&sim, &params);
+    finish(&sim, after, nc.reply()).await
+}
+
+/// `PSPID, USERID, PSWD, ALIAS, ALIASOPERATION=DEL, SHASIGN` → the alias is forgotten
+/// (`NCERROR=0`, `STATUS=7`); an unknown alias → `STATUS=0`, `NCERROR=50001130`.
+fn alias_delete(sim: &Simulator, params: &Params) -> Nc {
+    let account = match authenticate(sim, params) {
+        Ok(account) => account,
+        Err(nc) => return nc,
+    };
+    let alias = params.text("ALIAS").trim();
+    let answer = |status: &str, ncerror: &str, plus: &str| Nc {
+        attrs: vec![
+            ("ALIAS", alias.to_owned()),
+            ("NCSTATUS", ncstatus(ncerror)),
+            ("NCERROR", ncerror.to_owned()),
+            ("NCERRORPLUS", plus.to_owned()),
+            ("STATUS", status.to_owned()),
+        ],
+        html_answer: None,
+    };
+    if alias.is_empty() {
+        return answer("0", NC_DATA, "no alias");
+    }
+    if !params.text("ALIASOPERATION").eq_ignore_ascii_case("DEL") {
+        return answer("0", NC_DATA, "ALIASOPERATION must be DEL");
+    }
+    let now = sim.now();
+    if sim.state().delete_alias(&account.pspid, alias, now) {
+        tracing::info!(
+            pspid = account.pspid.as_str(),
+            alias,
+            "psp-sim: Ogone alias deleted"
+        );
+        answer("7", NC_OK, "!")
+    } else {
+        answer("0", NC_UNKNOWN_ORDER, "unknown alias")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ fn init(sim: &Simulator, merchant: &SipsMerchant, req: &Map<String, Value>) -> R
     let challenge_mode = req
         .get("fraudData")
         .and_then(|f| text_of(f.get("challengeMode3DS")));
-    let now = crate::util::now();
+    let now = sim.now();
     let token = random_hex(16);
     {
         let mut state = sim.state();
@@ -380,7 +380,7 @@ async fn deliver(sim: Simulator, after: After, outcome: PayOutcome) -> Response 
 }
 
 fn pay_outcome(sim: &Simulator, params: &Params, after: After) -> PayOutcome {
-    let now = crate::util::now();
+    let now = sim.now();
     let mut state = sim.state();
     let Some(tx) = state.sips_by_token(params.text("redirectionData")) else {
         return PayOutcome::Page(session_over());
@@ -481,7 +481,7 @@ fn pay_outcome(sim: &Simulator, params: &Params, after: After) -> PayOutcome {
 }
 
 fn acs_outcome(sim: &Simulator, params: &Params, after: After) -> PayOutcome {
-    let now = crate::util::now();
+    let now = sim.now();
     let mut state = sim.state();
     let Some(tx) = state
         .sips_by_token(params.text("redirectionData"))
@@ -722,7 +722,7 @@ fn cash_management(
     let Some(amount_minor) = minor_of(req.get("operationAmount")) else {
         return code_only("30", Some("operationAmount"));
     };
-    let now = crate::util::now();
+    let now = sim.now();
     let mut state = sim.state();
     let Some(tx) = state.sips_by_reference(&merchant.merchant_id, &reference) else {
         return code_only("25", None);

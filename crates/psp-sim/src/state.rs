@@ -10,12 +10,16 @@ use guichet_psp::sips::seal::SealAlgorithm;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::cards::CardData;
+use crate::cards::{CardBehaviour, CardData};
 use crate::util::{currency_alpha, rfc3339};
 
 /// How long an alias created with `ALIASPERSISTEDAFTERUSE=N` lives (ref §3.1: "deleted after
 /// 2 h").
 pub const TEMPORARY_ALIAS_LIFETIME: Duration = Duration::from_secs(2 * 3600);
+
+/// How long a CVC typed into the Alias Gateway waits for the order that uses it (ref §3.1:
+/// "stored for a limited time only"; the length is the simulator's choice, \[UNCONFIRMED\]).
+pub const FRESH_CVC_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// Where a 3-D Secure challenge stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,7 @@ impl Challenge {
 pub enum FaultPath {
     AliasGateway,
     OrderDirect,
+    AliasDirect,
     MaintenanceDirect,
     QueryDirect,
     Acs,
@@ -57,6 +62,7 @@ impl FaultPath {
     pub const ALL: &'static [FaultPath] = &[
         FaultPath::AliasGateway,
         FaultPath::OrderDirect,
+        FaultPath::AliasDirect,
         FaultPath::MaintenanceDirect,
         FaultPath::QueryDirect,
         FaultPath::Acs,
@@ -72,6 +78,7 @@ impl FaultPath {
         match self {
             FaultPath::AliasGateway => "alias_gateway",
             FaultPath::OrderDirect => "orderdirect",
+            FaultPath::AliasDirect => "aliasdirect",
             FaultPath::MaintenanceDirect => "maintenancedirect",
             FaultPath::QueryDirect => "querydirect",
             FaultPath::Acs => "acs",
@@ -101,6 +108,7 @@ impl FaultPath {
         !matches!(
             self,
             FaultPath::OrderDirect
+                | FaultPath::AliasDirect
                 | FaultPath::MaintenanceDirect
                 | FaultPath::QueryDirect
                 | FaultPath::PaypageInit
@@ -112,6 +120,7 @@ impl FaultPath {
         matches!(
             self,
             FaultPath::OrderDirect
+                | FaultPath::AliasDirect
                 | FaultPath::MaintenanceDirect
                 | FaultPath::QueryDirect
                 | FaultPath::PaymentInit
@@ -262,6 +271,9 @@ pub struct OgoneTx {
     pub complus: String,
     /// The secret of the 3-D Secure session (`MD` of the ACS form).
     pub acs_token: String,
+    /// `CVCCheck`: `OK` when a CVC was used (typed with the card data, sent in the request, or
+    /// typed again into the Alias Gateway for this alias), else `NO`.
+    pub cvc_check: &'static str,
     pub created: OffsetDateTime,
 }
 
@@ -332,6 +344,7 @@ impl OgoneTx {
             "alias": self.alias,
             "masked_pan": self.card.masked_pan(),
             "brand": self.card.brand.as_str(),
+            "cvc_check": self.cvc_check,
             "created_at": rfc3339(self.created),
         })
     }
@@ -342,18 +355,80 @@ impl OgoneTx {
 pub struct StoredAlias {
     pub pspid: String,
     pub alias: String,
+    /// The card; its CVC, when it has one, is the one-time CVC typed last (see `cvc_typed`).
     pub card: CardData,
     pub persisted: bool,
+    /// When the pending CVC was typed into the Alias Gateway (`None`: no CVC pending). It is
+    /// good for [`FRESH_CVC_LIFETIME`] and for one order.
+    pub cvc_typed: Option<OffsetDateTime>,
+    /// Set by `POST /__sim/aliases/{alias}/behaviour`: overrides the card number's behaviour
+    /// for every later order with this alias.
+    pub behaviour: Option<CardBehaviour>,
     pub created: OffsetDateTime,
     pub updated: OffsetDateTime,
 }
 
 impl StoredAlias {
+    pub fn new(
+        pspid: &str,
+        alias: &str,
+        card: CardData,
+        persisted: bool,
+        now: OffsetDateTime,
+    ) -> StoredAlias {
+        let cvc_typed = card.has_cvc().then_some(now);
+        StoredAlias {
+            pspid: pspid.to_owned(),
+            alias: alias.to_owned(),
+            card,
+            persisted,
+            cvc_typed,
+            behaviour: None,
+            created: now,
+            updated: now,
+        }
+    }
+
     pub fn expired(&self, now: OffsetDateTime) -> bool {
         !self.persisted && now - self.updated > TEMPORARY_ALIAS_LIFETIME
     }
 
-    pub fn to_json(&self) -> Value {
+    /// When a temporary alias will be forgotten.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        (!self.persisted).then(|| self.updated + TEMPORARY_ALIAS_LIFETIME)
+    }
+
+    /// Whether a CVC typed into the Alias Gateway waits for the next order.
+    pub fn cvc_pending(&self, now: OffsetDateTime) -> bool {
+        self.card.has_cvc()
+            && self
+                .cvc_typed
+                .is_some_and(|at| now - at <= FRESH_CVC_LIFETIME)
+    }
+
+    /// Forgets a CVC whose time is up.
+    pub fn forget_stale_cvc(&mut self, now: OffsetDateTime) {
+        if !self.cvc_pending(now) {
+            self.card.take_cvc();
+            self.cvc_typed = None;
+        }
+    }
+
+    /// Takes the pending CVC (one order uses it, whatever that order's outcome).
+    pub fn take_cvc(&mut self, now: OffsetDateTime) -> Option<String> {
+        let fresh = self.cvc_pending(now);
+        self.cvc_typed = None;
+        self.card.take_cvc().filter(|_| fresh)
+    }
+
+    /// What an order with this alias does: the override, else the card number's behaviour.
+    pub fn behaviour(&self) -> CardBehaviour {
+        self.behaviour.unwrap_or_else(|| self.card.behaviour())
+    }
+
+    /// The `/__sim/aliases` line: masked number only, never the number or the CVC.
+    pub fn to_json(&self, now: OffsetDateTime) -> Value {
+        let pending = self.cvc_pending(now);
         json!({
             "pspid": self.pspid,
             "alias": self.alias,
@@ -363,8 +438,14 @@ impl StoredAlias {
             "ed": self.card.ed(),
             "holder": self.card.holder,
             "persisted": self.persisted,
-            "cvc_stored": self.card.has_cvc(),
+            "persisted_after_use": if self.persisted { "Y" } else { "N" },
+            "expires_at": self.expires_at().map(rfc3339),
+            "cvc_pending": pending,
+            "cvc_stored": pending,
+            "behaviour": self.behaviour().as_str(),
+            "behaviour_overridden": self.behaviour.is_some(),
             "created_at": rfc3339(self.created),
+            "updated_at": rfc3339(self.updated),
         })
     }
 }
@@ -521,6 +602,8 @@ pub struct State {
     pub feedback_mode: FeedbackMode,
     /// Feedback URLs set with `POST /__sim/feedback-url` (over the configuration's).
     pub feedback_urls: HashMap<String, String>,
+    /// How far `POST /__sim/clock` moved the simulator's clock ahead of the real time.
+    pub clock_offset: time::Duration,
 }
 
 impl State {
@@ -541,11 +624,14 @@ impl State {
             latency_ms: 0,
             feedback_mode: FeedbackMode::Normal,
             feedback_urls: HashMap::new(),
+            clock_offset: time::Duration::ZERO,
         }
     }
 
-    /// Forgets everything but the PAYID counter (so PAYIDs are never reused).
+    /// Forgets everything but the PAYID counter (so PAYIDs are never reused); the clock is
+    /// back to the real time.
     pub fn reset(&mut self) {
+        self.clock_offset = time::Duration::ZERO;
         self.ogone.clear();
         self.aliases.clear();
         self.sips.clear();
@@ -596,7 +682,8 @@ impl State {
             .find(|t| t.pspid == pspid && t.order_id == order_id)
     }
 
-    /// The alias (dropping it first if it was temporary and its time is up).
+    /// The alias (dropping it first if it was temporary and its time is up, and its CVC if
+    /// that is stale).
     pub fn alias(
         &mut self,
         pspid: &str,
@@ -607,7 +694,30 @@ impl State {
         if self.aliases.get(&key).is_some_and(|a| a.expired(now)) {
             self.aliases.remove(&key);
         }
-        self.aliases.get_mut(&key)
+        let stored = self.aliases.get_mut(&key)?;
+        stored.forget_stale_cvc(now);
+        Some(stored)
+    }
+
+    /// Forgets an alias (deletion at the merchant's request). `false` if it was unknown or
+    /// already expired.
+    pub fn delete_alias(&mut self, pspid: &str, alias: &str, now: OffsetDateTime) -> bool {
+        if self.alias(pspid, alias, now).is_none() {
+            return false;
+        }
+        self.aliases
+            .remove(&(pspid.to_owned(), alias.to_owned()))
+            .is_some()
+    }
+
+    /// The PSPIDs under which `alias` exists (live ones only).
+    pub fn alias_owners(&mut self, alias: &str, now: OffsetDateTime) -> Vec<String> {
+        self.aliases.retain(|_, a| !a.expired(now));
+        self.aliases
+            .keys()
+            .filter(|(_, name)| name == alias)
+            .map(|(pspid, _)| pspid.clone())
+            .collect()
     }
 
     pub fn sips_by_reference(&mut self, merchant_id: &str, reference: &str) -> Option<&mut SipsTx> {
@@ -635,8 +745,15 @@ impl State {
         all.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// Every live alias (temporary ones past their 2 hours and deleted ones are gone).
     pub fn aliases_json(&mut self, now: OffsetDateTime) -> Vec<Value> {
         self.aliases.retain(|_, a| !a.expired(now));
-        self.aliases.values().map(StoredAlias::to_json).collect()
+        self.aliases
+            .values_mut()
+            .map(|a| {
+                a.forget_stale_cvc(now);
+                a.to_json(now)
+            })
+            .collect()
     }
 }

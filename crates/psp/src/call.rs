@@ -95,6 +95,9 @@ pub struct HttpReply {
     pub content_type: Option<String>,
     /// The body; may be empty for a non-2xx status (transports need not read it).
     pub body: Vec<u8>,
+    /// The `Location` header, if any (a `3xx` answer: the Alias Gateway's redirect, read by
+    /// [`crate::ogone::client::DirectLink::update_alias`] and never followed).
+    pub location: Option<String>,
 }
 
 impl std::fmt::Debug for HttpReply {
@@ -103,6 +106,7 @@ impl std::fmt::Debug for HttpReply {
             .field("status", &self.status)
             .field("content_type", &self.content_type)
             .field("body_len", &self.body.len())
+            .field("location", &self.location.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -115,7 +119,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Contract: honour [`HttpRequest::timeout`] for the whole call ([`CallError::Timeout`]);
 /// return [`CallError::NotSent`] only when no byte of the request can have left; any other
 /// failure is [`CallError::Interrupted`]; bodies above [`MAX_REPLY_BYTES`] are
-/// [`CallError::Malformed`]. Do not follow redirects to another method.
+/// [`CallError::Malformed`]. Never follow redirects: return a `3xx` as it came, with its
+/// `Location` in [`HttpReply::location`].
 pub trait Transport: Send + Sync {
     /// Sends `request`.
     fn post(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpReply, CallError>>;
@@ -143,6 +148,11 @@ impl Transport for reqwest::Client {
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let mut body = Vec::new();
             if (200..300).contains(&status) {
                 while let Some(chunk) = response.chunk().await.map_err(classify_reqwest)? {
@@ -158,6 +168,7 @@ impl Transport for reqwest::Client {
                 status,
                 content_type,
                 body,
+                location,
             })
         })
     }
@@ -225,6 +236,46 @@ pub(crate) async fn post(
         )));
     }
     Ok(reply.body)
+}
+
+/// Posts `request` to a page that answers with a redirect (the Alias Gateway) and returns the
+/// `Location` of a `3xx` reply, never following it. Logs like [`post`]. A `2xx` (no redirect: a
+/// transport that follows redirects, or a page) is [`CallError::Malformed`]; any other status,
+/// or a `3xx` without a usable `Location`, is [`CallError::HttpStatus`] /
+/// [`CallError::Malformed`].
+pub(crate) async fn post_for_redirect(
+    transport: &dyn Transport,
+    request: HttpRequest,
+    provider: &'static str,
+    operation: &'static str,
+) -> Result<String, CallError> {
+    let started = Instant::now();
+    let result = transport.post(request).await;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match &result {
+        Ok(reply) => tracing::debug!(
+            provider,
+            operation,
+            status = reply.status,
+            elapsed_ms,
+            "psp reply"
+        ),
+        Err(error) => tracing::warn!(provider, operation, %error, elapsed_ms, "psp call failed"),
+    }
+    let reply = result?;
+    match reply.status {
+        300..=399 => reply
+            .location
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| CallError::Malformed("redirect without a Location".into())),
+        200..=299 => Err(CallError::Malformed(
+            "expected a redirect, got a page (does the transport follow redirects?)".into(),
+        )),
+        status => {
+            tracing::warn!(provider, operation, status, "psp HTTP error status");
+            Err(CallError::HttpStatus(status))
+        }
+    }
 }
 
 /// Reply bytes as text: UTF-8 when they are valid UTF-8, else ISO-8859-1 (Ogone declares
@@ -335,6 +386,7 @@ mod tests {
             status: 200,
             content_type: None,
             body: b"<ncresponse ALIAS=\"secret-alias\"/>".to_vec(),
+            location: Some("https://guichet.example/accept?ALIAS=secret-alias".into()),
         };
         assert!(!format!("{reply:?}").contains("secret-alias"));
     }

@@ -129,6 +129,11 @@ impl CardExpiry {
         CardExpiry::new(month, year)
     }
 
+    /// Ogone `ED`: `MMYY` (the inverse of [`CardExpiry::parse_mmyy`]).
+    pub fn to_mmyy(self) -> String {
+        format!("{:02}{:02}", self.month, self.year % 100)
+    }
+
     /// 1-12.
     pub fn month(self) -> u8 {
         self.month
@@ -206,6 +211,8 @@ mod tests {
         assert_eq!((e.month(), e.year()), (3, 2012));
         let e = CardExpiry::parse_mmyy("1299").unwrap();
         assert_eq!((e.month(), e.year()), (12, 2099));
+        assert_eq!(e.to_mmyy(), "1299");
+        assert_eq!(CardExpiry::new(3, 2012).unwrap().to_mmyy(), "0312");
         let e = CardExpiry::parse_yyyymm("202106").unwrap();
         assert_eq!((e.month(), e.year()), (6, 2021));
         for bad in ["", "312", "1312", "0012", "03/12", "031 ", "ab12", "03122"] {

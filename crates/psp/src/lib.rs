@@ -5,7 +5,10 @@
 //! Ogone / Ingenico ePayments:
 //! - [`ogone::signature`]: SHA-IN (requests) and SHA-OUT (feedback) signatures, SHA-1/256/512.
 //! - [`ogone::alias`]: the Alias Gateway form (card data typed into a form that posts straight
-//!   to Ogone) and its signed redirect ([`ogone::alias::AliasReturn`]).
+//!   to Ogone) and its signed redirect ([`ogone::alias::AliasReturn`]); a saved card's CVC
+//!   typed again ([`ogone::alias::AliasGatewayForm::saved_card_cvc`]) and its expiry and holder
+//!   updated server to server ([`ogone::alias::AliasUpdateRequest`]).
+//! - [`ogone::alias_delete`]: deleting an alias (**\[UNCONFIRMED — our design\]**).
 //! - [`ogone::directlink`] and [`ogone::maintenance`]: the `orderdirect`, `maintenancedirect`
 //!   and `querydirect` forms, the `<ncresponse>` reply and what its STATUS means
 //!   ([`ogone::directlink::Outcome`], [`ogone::directlink::QueryOutcome`]).

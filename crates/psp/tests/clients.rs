@@ -20,13 +20,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use guichet_psp::call::{BoxFuture, CallError, HttpReply, HttpRequest, MAX_REPLY_BYTES, Transport};
+use guichet_psp::card::{CardExpiry, MaskedCardNumber};
 use guichet_psp::ogone::Credentials as OgoneCredentials;
+use guichet_psp::ogone::alias::{
+    AliasStatus, AliasUpdateError, AliasUpdateRequest, verify_alias_gateway_sha_in,
+};
+use guichet_psp::ogone::alias_delete::{AliasDeleteOutcome, AliasDeleteRequest};
 use guichet_psp::ogone::client::DirectLink;
 use guichet_psp::ogone::directlink::{
     Eci, MaintenanceOperation, MaintenanceRequest, Operation, OrderDirectRequest, Outcome,
     Password, QueryOutcome, QueryRequest,
 };
-use guichet_psp::ogone::signature::{HashAlgorithm, verify_sha_in};
+use guichet_psp::ogone::params::VerifyError;
+use guichet_psp::ogone::signature::{HashAlgorithm, sha_out, verify_sha_in};
 use guichet_psp::sips::Credentials as SipsCredentials;
 use guichet_psp::sips::client::Sips;
 use guichet_psp::sips::office::{
@@ -102,6 +108,7 @@ fn parse_reply(raw: &[u8]) -> Result<HttpReply, CallError> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| cut("no status line"))?;
     let mut content_type = None;
+    let mut location = None;
     let mut length = None;
     let mut chunked = false;
     for line in lines {
@@ -111,6 +118,7 @@ fn parse_reply(raw: &[u8]) -> Result<HttpReply, CallError> {
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
             "content-type" => content_type = Some(value.to_owned()),
+            "location" => location = Some(value.to_owned()),
             "content-length" => length = value.parse::<usize>().ok(),
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             _ => {}
@@ -134,6 +142,7 @@ fn parse_reply(raw: &[u8]) -> Result<HttpReply, CallError> {
         status,
         content_type,
         body,
+        location,
     })
 }
 
@@ -170,6 +179,8 @@ struct Server {
 
 const NCRESPONSE_CAPTURED: &str = r#"<?xml version="1.0"?><ncresponse orderID="G-42" PAYID="3014726" NCSTATUS="0" NCERROR="0" NCERRORPLUS="!" ACCEPTANCE="test123" STATUS="9" amount="19.99" currency="EUR" PM="CreditCard" BRAND="VISA" CARDNO="XXXXXXXXXXXX1111" ED="1230" ECI="9" ALIAS="A1B2C3"></ncresponse>"#;
 const NCRESPONSE_REFUND: &str = r#"<?xml version="1.0"?><ncresponse orderID="G-42" PAYID="3014726" PAYIDSUB="2" NCSTATUS="0" NCERROR="0" NCERRORPLUS="!" STATUS="81" amount="4.5" currency="EUR"></ncresponse>"#;
+const NCRESPONSE_ALIAS_DELETED: &str = r#"<?xml version="1.0"?><ncresponse ALIAS="A1B2C3" NCSTATUS="0" NCERROR="0" NCERRORPLUS="!" STATUS="7"></ncresponse>"#;
+const NCRESPONSE_ALIAS_UNKNOWN: &str = r#"<?xml version="1.0"?><ncresponse ALIAS="A1B2C3" NCSTATUS="5" NCERROR="50001130" NCERRORPLUS="unknown alias" STATUS="0"></ncresponse>"#;
 const NCRESPONSE_UNKNOWN: &str = r#"<?xml version="1.0"?><ncresponse orderID="G-43" PAYID="0" NCSTATUS="5" NCERROR="50001130" NCERRORPLUS="unknown order" STATUS="0"></ncresponse>"#;
 
 fn sealed(mut m: Value, key: &str) -> String {
@@ -215,6 +226,42 @@ fn sips_reply(path: &str, key: &str) -> String {
     }
 }
 
+/// The Alias Gateway's answer to an alias update: `303` to ACCEPTURL with the stored card
+/// (new ED and CN from the form), signed with `sha_out_pass`.
+fn alias_update_redirect(body: &[u8], sha_out_pass: &str) -> Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let get = |n: &str| {
+        form.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let fields = [
+        ("ORDERID", get("ORDERID")),
+        ("ALIAS", get("ALIAS")),
+        ("BRAND", "VISA".to_owned()),
+        ("CARDNO", get("CARDNO")),
+        ("CN", get("CN")),
+        ("ED", get("ED")),
+        ("STATUS", "2".to_owned()),
+        ("NCERROR", "0".to_owned()),
+        ("NCERRORCARDNO", "0".to_owned()),
+        ("NCERRORCN", "0".to_owned()),
+        ("NCERRORCVC", "0".to_owned()),
+        ("NCERRORED", "0".to_owned()),
+    ];
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sign = sha_out(&refs, sha_out_pass, HashAlgorithm::Sha512);
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(refs);
+    query.append_pair("SHASIGN", &sign);
+    let location = format!("{}?{}", get("ACCEPTURL"), query.finish());
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
+    r
+}
+
 async fn handler(
     State(server): State<Server>,
     Path((mode, path)): Path<(String, String)>,
@@ -242,6 +289,13 @@ async fn handler(
         "ok" if path.ends_with("orderdirect_utf8.asp") => xml(NCRESPONSE_CAPTURED),
         "ok" if path.ends_with("maintenancedirect.asp") => xml(NCRESPONSE_REFUND),
         "ok" if path.ends_with("querydirect_utf8.asp") => xml(NCRESPONSE_UNKNOWN),
+        "ok" if path.ends_with("aliasdirect_utf8.asp") => xml(NCRESPONSE_ALIAS_DELETED),
+        "ok" if path.ends_with("alias_gateway_utf8.asp") => {
+            alias_update_redirect(&body, OGONE_PASS)
+        }
+        "gone" => xml(NCRESPONSE_ALIAS_UNKNOWN),
+        "badsha" => alias_update_redirect(&body, "not-the-sha-out"),
+        "nolocation" => StatusCode::SEE_OTHER.into_response(),
         "ok" => json_reply(sips_reply(&path, SIPS_KEY)),
         "badseal" => json_reply(sips_reply(&path, "002001000000001_KEY2")),
         "unsealed" => json_reply(r#"{"responseCode":"03"}"#.to_owned()),
@@ -464,6 +518,164 @@ async fn ogone_closed_port_is_not_sent() {
         .unwrap_err();
     assert!(matches!(err, CallError::NotSent(_)), "{err:?}");
     assert!(!err.may_have_reached_provider());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ogone saved cards: alias update and deletion
+// ---------------------------------------------------------------------------------------------
+
+fn alias_update() -> AliasUpdateRequest {
+    AliasUpdateRequest::new(
+        "G-upd-1",
+        "A1B2C3",
+        MaskedCardNumber::parse("XXXXXXXXXXXX1111").unwrap(),
+        CardExpiry::new(1, 2031).unwrap(),
+        "Jane Q. Doe",
+        "https://guichet.example/ogone/alias-update",
+        "https://guichet.example/ogone/alias-update",
+    )
+}
+
+#[tokio::test]
+async fn ogone_alias_update_reads_the_redirect_without_following_it() {
+    let (base, server) = start().await;
+    let updated = directlink(&base, "ok")
+        .update_alias(&alias_update(), &ogone_creds())
+        .await
+        .unwrap();
+    assert_eq!(updated.status, AliasStatus::Updated);
+    assert_eq!(updated.alias, "A1B2C3");
+    assert_eq!(updated.expiry, CardExpiry::new(1, 2031).unwrap());
+    assert_eq!(updated.holder, "Jane Q. Doe");
+    assert_eq!(updated.card_number.unwrap().as_str(), "XXXXXXXXXXXX1111");
+
+    // One POST, to the gateway; nothing fetched at the ACCEPTURL.
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/ok/ncol/test/alias_gateway_utf8.asp");
+    assert!(
+        seen[0]
+            .content_type
+            .starts_with("application/x-www-form-urlencoded")
+    );
+    let form = form_of(&seen[0].body);
+    let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "PSPID",
+            "ORDERID",
+            "ACCEPTURL",
+            "EXCEPTIONURL",
+            "ALIASPERSISTEDAFTERUSE",
+            "ALIAS",
+            "SHASIGN",
+            "CARDNO",
+            "ED",
+            "CN"
+        ]
+    );
+    let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert!(verify_alias_gateway_sha_in(
+        &refs,
+        OGONE_PASS,
+        HashAlgorithm::Sha512,
+        &form[6].1
+    ));
+    assert!(form.iter().all(|(k, _)| k != "CVC" && k != "PSWD"));
+}
+
+#[tokio::test]
+async fn ogone_alias_update_failures() {
+    let (base, _server) = start().await;
+    let creds = ogone_creds();
+    // A redirect signed with another SHA-OUT passphrase.
+    assert_eq!(
+        directlink(&base, "badsha")
+            .update_alias(&alias_update(), &creds)
+            .await,
+        Err(AliasUpdateError::Verify(VerifyError::BadSignature))
+    );
+    // The gateway's error page (bad SHASIGN / PSPID) is a 4xx; a 5xx; a page instead of a
+    // redirect; a redirect without a Location; a closed port.
+    assert!(matches!(
+        directlink(&base, "nope")
+            .update_alias(&alias_update(), &creds)
+            .await,
+        Err(AliasUpdateError::Call(CallError::HttpStatus(404)))
+    ));
+    assert_eq!(
+        directlink(&base, "unavailable")
+            .update_alias(&alias_update(), &creds)
+            .await,
+        Err(AliasUpdateError::Call(CallError::HttpStatus(503)))
+    );
+    assert!(matches!(
+        directlink(&base, "garbage")
+            .update_alias(&alias_update(), &creds)
+            .await,
+        Err(AliasUpdateError::Call(CallError::Malformed(_)))
+    ));
+    assert!(matches!(
+        directlink(&base, "nolocation")
+            .update_alias(&alias_update(), &creds)
+            .await,
+        Err(AliasUpdateError::Call(CallError::Malformed(_)))
+    ));
+    let closed = closed_port().await;
+    assert!(matches!(
+        directlink(&closed, "ok")
+            .update_alias(&alias_update(), &creds)
+            .await,
+        Err(AliasUpdateError::Call(CallError::NotSent(_)))
+    ));
+}
+
+#[tokio::test]
+async fn ogone_alias_delete() {
+    let (base, server) = start().await;
+    let creds = ogone_creds();
+    let outcome = directlink(&base, "ok")
+        .delete_alias(&AliasDeleteRequest::new("A1B2C3"), &creds)
+        .await
+        .unwrap();
+    assert_eq!(outcome, AliasDeleteOutcome::Deleted);
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].path, "/ok/ncol/test/aliasdirect_utf8.asp");
+    let form = form_of(&seen[0].body);
+    let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "PSPID",
+            "USERID",
+            "PSWD",
+            "ALIAS",
+            "ALIASOPERATION",
+            "SHASIGN"
+        ]
+    );
+    assert_eq!(form[4].1, "DEL");
+    let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert!(verify_sha_in(
+        &refs,
+        OGONE_PASS,
+        HashAlgorithm::Sha512,
+        &form[5].1
+    ));
+
+    let gone = directlink(&base, "gone")
+        .delete_alias(&AliasDeleteRequest::new("A1B2C3"), &creds)
+        .await
+        .unwrap();
+    assert_eq!(gone, AliasDeleteOutcome::UnknownAlias);
+    assert!(gone.is_gone());
+    assert!(matches!(
+        directlink(&base, "truncated")
+            .delete_alias(&AliasDeleteRequest::new("A1B2C3"), &creds)
+            .await,
+        Err(CallError::Malformed(_))
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

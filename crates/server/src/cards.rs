@@ -22,8 +22,9 @@ use guichet_domain::threeds;
 use guichet_domain::{AccountKind, Money};
 use guichet_store::crash;
 use guichet_store::{
-    CardDetails, CardPayment, CardPaymentStatus, HoldStatus, LegKind, NewCardPayment, NewRefund,
-    Order, OrderOp, OrderStatus, Refund, RefundDestination, RefundStatus,
+    CardDetails, CardPayment, CardPaymentStatus, HoldStatus, LegKind, NewCardPayment,
+    NewInstallment, NewRefund, NewSavedCard, Order, OrderOp, OrderStatus, PaymentInitiator, Refund,
+    RefundDestination, RefundStatus, SavedCard,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -31,10 +32,15 @@ use uuid::Uuid;
 /// What the buyer's side sends with a card payment.
 #[derive(Debug, Clone, Default)]
 pub struct CardRequest {
-    /// Ogone: the query string of the Alias Gateway's redirect (signed by the provider).
+    /// Ogone: the query string of the Alias Gateway's redirect (signed by the provider): the
+    /// new card form's, or the CVV form's of a saved card.
     pub alias_return: Option<String>,
     pub browser: psp::Browser,
     pub client_ip: String,
+    /// Pay with this saved card of the order's contact.
+    pub saved_card: Option<Uuid>,
+    /// Pay in installments with this plan (the card is kept for the later ones).
+    pub installment_plan: Option<Uuid>,
 }
 
 /// What the buyer's side must do next.
@@ -61,6 +67,16 @@ pub enum PayResult {
 /// accepted for the order it was made for.
 pub fn alias_order_id(order_id: Uuid) -> String {
     format!("A{}", base32(order_id))
+}
+
+/// The `ORDERID` of the card form that keeps the card (saved card, installments).
+pub fn save_form_order_id(order_id: Uuid) -> String {
+    format!("{}S", alias_order_id(order_id))
+}
+
+/// The `ORDERID` of the CVV form of a saved card for an order.
+pub fn cvc_form_order_id(order_id: Uuid) -> String {
+    format!("C{}", base32(order_id))
 }
 
 /// A provider reference (`ORDERID`, `transactionReference`): 27 characters, letters and digits.
@@ -99,21 +115,80 @@ async fn channel_of(state: &AppState, order: &Order) -> Result<Uuid, ApiError> {
         .sales_channel_id)
 }
 
-/// The card form of an order (Ogone Alias Gateway: URL and signed hidden fields), when its
-/// channel's provider uses one.
-pub async fn card_form(
+/// The card forms of an order (Ogone Alias Gateway: URL and signed hidden fields) and the
+/// contact's saved cards, as the channel's security policy allows them.
+#[derive(Debug, Clone, Default)]
+pub struct CardForms {
+    /// A new card, not kept.
+    pub new_card: Option<psp::CardForm>,
+    /// A new card the buyer saves (when the policy allows it and the contact has room).
+    pub save: Option<psp::CardForm>,
+    /// The contact's saved cards on this channel, each with its CVV form when the policy asks
+    /// for the CVV again (none for an expired card: it cannot pay).
+    pub saved: Vec<(SavedCard, Option<psp::CardForm>)>,
+    pub cvv_required: bool,
+}
+
+pub async fn card_forms(
     state: &AppState,
     order: &Order,
     token: &str,
-) -> Result<Option<psp::CardForm>, ApiError> {
+) -> Result<CardForms, ApiError> {
     let channel = channel_of(state, order).await?;
     let account = match Account::load(state, channel).await {
         Ok(a) => a,
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => return Ok(None),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => return Ok(CardForms::default()),
         Err(e) => return Err(e),
     };
+    let system = state.store.get_payment_system(channel).await?;
     let return_url = format!("{}/pay/{token}/card-return", state.config.base_url);
-    Ok(account.card_form(&alias_order_id(order.id), &return_url, &order.language))
+    let mut forms = CardForms {
+        new_card: account.card_form(
+            &alias_order_id(order.id),
+            &return_url,
+            &order.language,
+            false,
+        ),
+        cvv_required: system.cvv_on_saved_cards,
+        ..CardForms::default()
+    };
+    let (Some(contact), true) = (order.contact_id, system.card_saving_enabled) else {
+        return Ok(forms);
+    };
+    let today = OffsetDateTime::now_utc().date();
+    let cards: Vec<SavedCard> = state
+        .store
+        .saved_cards_of_contact(contact)
+        .await?
+        .into_iter()
+        .filter(|c| c.sales_channel_id == channel)
+        .collect();
+    if u32::try_from(cards.len()).unwrap_or(u32::MAX) < system.max_saved_cards {
+        forms.save = account.card_form(
+            &save_form_order_id(order.id),
+            &return_url,
+            &order.language,
+            true,
+        );
+    }
+    for card in cards {
+        let form = (system.cvv_on_saved_cards && !crate::account::is_expired(&card.expiry, today))
+            .then(|| {
+                account.cvc_form(
+                    &cvc_form_order_id(order.id),
+                    &return_url,
+                    &order.language,
+                    &card.alias,
+                )
+            })
+            .flatten();
+        forms.saved.push((card, form));
+    }
+    Ok(forms)
+}
+
+fn unprocessable(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.to_owned())
 }
 
 /// Pays the remainder of an order by card.
@@ -136,8 +211,54 @@ pub async fn pay_by_card(
     }
     let channel = channel_of(state, &first).await?;
     let account = Account::load(state, channel).await?;
-    let card = match account.provider() {
-        ProviderKind::Ogone => {
+    let system = state.store.get_payment_system(channel).await?;
+    let (card, save) = match (account.provider(), req.saved_card) {
+        (_, Some(id)) => {
+            let saved = match state.store.get_saved_card(id).await {
+                Ok(c)
+                    if Some(c.contact_id) == first.contact_id && c.sales_channel_id == channel =>
+                {
+                    c
+                }
+                _ => return Err(ApiError::not_found("saved card")),
+            };
+            if !system.card_saving_enabled {
+                return Err(unprocessable(
+                    "saved_cards_not_accepted",
+                    "saved cards are not accepted on this sales channel",
+                ));
+            }
+            if crate::account::is_expired(&saved.expiry, now.date()) {
+                return Err(unprocessable("card_expired", "this saved card has expired"));
+            }
+            if system.cvv_on_saved_cards {
+                let raw = req.alias_return.as_deref().ok_or_else(|| {
+                    unprocessable(
+                        "cvv_required",
+                        "the card's security code is required: the browser posts it to the saved card's CVV form",
+                    )
+                })?;
+                let (typed, _) =
+                    account.verify_alias_return(raw, &[&cvc_form_order_id(first.id)])?;
+                if typed.alias.as_deref() != Some(saved.alias.as_str()) {
+                    return Err(unprocessable(
+                        "card_return_invalid",
+                        "the security code was given for another card",
+                    ));
+                }
+            }
+            (
+                CardDetails {
+                    alias: Some(saved.alias.clone()),
+                    masked_pan: Some(saved.masked_pan.clone()),
+                    brand: Some(saved.brand.clone()),
+                    expiry: Some(saved.expiry.clone()),
+                    holder: Some(saved.holder.clone()),
+                },
+                false,
+            )
+        }
+        (ProviderKind::Ogone, None) => {
             let raw = req.alias_return.as_deref().ok_or_else(|| {
                 let mut f = crate::error::Fields::new();
                 f.add(
@@ -146,11 +267,29 @@ pub async fn pay_by_card(
                 );
                 f.finish().err().unwrap_or_else(ApiError::internal)
             })?;
-            account.verify_alias_return(raw, &alias_order_id(first.id))?
+            let save_form = save_form_order_id(first.id);
+            let (card, form) =
+                account.verify_alias_return(raw, &[&alias_order_id(first.id), &save_form])?;
+            let save =
+                form == save_form && system.card_saving_enabled && first.contact_id.is_some();
+            (card, save)
         }
-        ProviderKind::Sips => CardDetails::default(),
+        (ProviderKind::Sips, None) => (CardDetails::default(), false),
     };
-    let system = state.store.get_payment_system(channel).await?;
+    // Installments: the plan must be offered for what the card pays, and the card kept.
+    let plan = match req.installment_plan {
+        None => None,
+        Some(plan_id) => {
+            if first.contact_id.is_none() || !(save || req.saved_card.is_some()) {
+                return Err(unprocessable(
+                    "installments_need_saved_card",
+                    "installments need a card kept for the later ones: a saved card, or a new card through the form that saves it",
+                ));
+            }
+            let due = figures(&first)?.amount_due;
+            Some(crate::installments::chosen(state, &first, plan_id, due, now.date()).await?)
+        }
+    };
     let decision = threeds::requires_3ds(
         system.three_ds_policy,
         system.three_ds_days,
@@ -162,6 +301,20 @@ pub async fn pay_by_card(
     let reference = reference_of(payment_id);
     let check_at = first_check(state, now);
     let provider = account.provider();
+    let plan_id = plan.as_ref().map(|(p, _)| p.id);
+    let planned: Option<(Money, Money)> = match &plan {
+        Some((_, schedule)) => {
+            let first_amount = schedule
+                .first()
+                .map(|i| i.amount)
+                .ok_or_else(|| internal("empty schedule"))?;
+            let total =
+                Money::sum(first.currency, schedule.iter().map(|i| i.amount)).map_err(internal)?;
+            Some((first_amount, total))
+        }
+        None => None,
+    };
+    let keep_card = save || (plan_id.is_some() && req.saved_card.is_none());
     let order = checkout::with_retries(state, order_id, |order| {
         let card = card.clone();
         let reference = reference.clone();
@@ -175,12 +328,21 @@ pub async fn pay_by_card(
                     "nothing remains to be paid: pay with means \"none\"",
                 )
             })?;
+            let amount = match planned {
+                Some((first_amount, total)) if total == figs.amount_due => first_amount,
+                Some(_) => {
+                    return Err(ApiError::conflict(
+                        "the amount due changed since the plan was chosen: choose it again",
+                    ));
+                }
+                None => figs.amount_due,
+            };
             Ok(vec![
                 OrderOp::LegInsert {
                     leg_id,
                     kind: LegKind::Card,
                     source_id: payment_id,
-                    amount: figs.amount_due,
+                    amount,
                     status: HoldStatus::Held,
                 },
                 OrderOp::CardPaymentInsert(NewCardPayment {
@@ -189,11 +351,15 @@ pub async fn pay_by_card(
                     sales_channel_id: channel,
                     provider,
                     reference,
-                    amount: figs.amount_due,
+                    amount,
                     three_ds_required: decision.required,
                     three_ds_reason: decision.reason.to_owned(),
                     card,
                     next_check_at: check_at,
+                    installment_id: None,
+                    initiator: PaymentInitiator::Customer,
+                    save_card: keep_card,
+                    installment_plan_id: plan_id,
                 }),
             ])
         }
@@ -212,6 +378,7 @@ pub async fn pay_by_card(
         browser: req.browser,
         client_ip: req.client_ip,
         return_base: format!("{}/psp", state.config.base_url),
+        merchant_initiated: false,
     };
     crash::point("card.before_call").await;
     let verdict = account.charge(&charge).await;
@@ -290,6 +457,9 @@ pub async fn settle(
         }
         return Ok(state.store.get_order(payment.order_id).await?);
     }
+    if let Some(installment) = payment.installment_id {
+        return crate::installments::settle(state, &payment, installment, verdict, now).await;
+    }
     let set = |to: CardPaymentStatus,
                payid: Option<String>,
                provider_status: Option<String>,
@@ -326,11 +496,6 @@ pub async fn settle(
                     let amounts =
                         settlement::commit_amounts(order.total, &figs.applied, Remainder::Card)
                             .map_err(internal)?;
-                    if amounts.card != payment.amount {
-                        return Err(internal(
-                            "the card amount differs from the amount due; payment left pending",
-                        ));
-                    }
                     let clearing = account(
                         state,
                         &order,
@@ -338,9 +503,36 @@ pub async fn settle(
                         payment.sales_channel_id,
                     )
                     .await?;
-                    let mut ops =
-                        checkout::commit_ops(state, &order, &figs, amounts, Some(clearing), now)
-                            .await?;
+                    let mut ops = Vec::new();
+                    let saved_card = keep_card(state, &order, &payment, &mut ops).await?;
+                    let installments = match payment.installment_plan_id {
+                        Some(plan) => Some(
+                            schedule_ops(
+                                state,
+                                &order,
+                                &payment,
+                                plan,
+                                amounts.card,
+                                saved_card,
+                                now,
+                            )
+                            .await?,
+                        ),
+                        None if amounts.card == payment.amount => None,
+                        None => {
+                            return Err(internal(
+                                "the card amount differs from the amount due; payment left pending",
+                            ));
+                        }
+                    };
+                    let card = checkout::CardCommit {
+                        clearing,
+                        installments,
+                    };
+                    ops.extend(
+                        checkout::commit_ops(state, &order, &figs, amounts, Some(card), now)
+                            .await?,
+                    );
                     ops.push(set(CardPaymentStatus::Captured, payid, Some(status), None));
                     Ok(ops)
                 }
@@ -412,6 +604,113 @@ pub async fn settle(
         }
         Err(e) => Err(e),
     }
+}
+
+/// On a captured payment the buyer asked to keep (or pays installments with): the saved card,
+/// written with the capture. Returns the saved card the later installments charge: the new
+/// one, or the saved card the buyer paid with. A full card list or an alias another contact
+/// holds does not stop the capture: the card is then simply not kept.
+async fn keep_card(
+    state: &AppState,
+    order: &Order,
+    payment: &CardPayment,
+    ops: &mut Vec<OrderOp>,
+) -> Result<Option<Uuid>, ApiError> {
+    let (Some(contact), Some(alias)) = (order.contact_id, payment.card.alias.clone()) else {
+        return Ok(None);
+    };
+    if let Some(card) = state
+        .store
+        .saved_card_by_alias(payment.sales_channel_id, &alias)
+        .await?
+    {
+        return Ok((card.contact_id == contact).then_some(card.id));
+    }
+    if !payment.save_card {
+        return Ok(None);
+    }
+    let system = state
+        .store
+        .get_payment_system(payment.sales_channel_id)
+        .await?;
+    let held = state.store.saved_cards_of_contact(contact).await?.len();
+    if !system.card_saving_enabled
+        || u32::try_from(held).unwrap_or(u32::MAX) >= system.max_saved_cards
+    {
+        tracing::warn!(order = %order.id, "card not kept: saving is off or the contact has no room");
+        return Ok(None);
+    }
+    let id = Uuid::now_v7();
+    let c = &payment.card;
+    ops.push(OrderOp::SavedCardInsert {
+        card: NewSavedCard {
+            id,
+            contact_id: contact,
+            sales_channel_id: payment.sales_channel_id,
+            provider: payment.provider,
+            alias,
+            masked_pan: c.masked_pan.clone().unwrap_or_default(),
+            brand: c.brand.clone().unwrap_or_default(),
+            expiry: c.expiry.clone().unwrap_or_default(),
+            holder: c.holder.clone().unwrap_or_default(),
+        },
+        max: system.max_saved_cards,
+    });
+    Ok(Some(id))
+}
+
+/// The installments of a plan whose first one was just captured: the schedule over what the
+/// card pays (`card_total`), the first paid by `payment`, the others open on their due dates.
+async fn schedule_ops(
+    state: &AppState,
+    order: &Order,
+    payment: &CardPayment,
+    plan_id: Uuid,
+    card_total: Money,
+    saved_card: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<checkout::InstallmentsCommit, ApiError> {
+    let plan = state.store.get_installment_plan(plan_id).await?;
+    let saved_card = saved_card.ok_or_else(|| internal("installments without a kept card"))?;
+    let first_due = payment.created_at.date();
+    let schedule = guichet_domain::installments::schedule(&plan.plan, card_total, first_due)
+        .map_err(internal)?;
+    let first = schedule.first().ok_or_else(|| internal("empty schedule"))?;
+    if first.amount != payment.amount {
+        return Err(internal(
+            "the first installment differs from the payment; payment left pending",
+        ));
+    }
+    let owed = card_total.checked_sub(first.amount).map_err(internal)?;
+    let rows = schedule
+        .iter()
+        .map(|i| {
+            let paid = i.number == 1;
+            NewInstallment {
+                id: Uuid::now_v7(),
+                plan_id,
+                number: i.number,
+                due_on: i.due,
+                amount: i.amount,
+                status: if paid {
+                    guichet_store::InstallmentStatus::Paid
+                } else {
+                    guichet_store::InstallmentStatus::Open
+                },
+                next_attempt_at: i.due.midnight().assume_utc(),
+                saved_card_id: Some(saved_card),
+                card_payment_id: paid.then_some(payment.id),
+                paid_at: paid.then_some(now),
+            }
+        })
+        .collect();
+    let receivable = account(state, order, AccountKind::InstallmentsReceivable, order.id).await?;
+    Ok(checkout::InstallmentsCommit {
+        receivable,
+        owed,
+        plan_id,
+        rows,
+    })
 }
 
 /// A provider's signed answer about a payment (3-D Secure return, post-sale feedback, Sips
@@ -557,16 +856,20 @@ fn leg_room(order: &Order) -> Vec<LegRoom> {
         .legs
         .iter()
         .filter(|l| l.status == HoldStatus::Committed)
-        .map(|l| LegRoom {
-            id: l.id,
-            means: match l.kind {
-                LegKind::Card => LegMeans::Card,
-                LegKind::Voucher => LegMeans::Voucher,
-                LegKind::CreditBalance => LegMeans::CreditBalance,
-                LegKind::DeferredAccount => LegMeans::DeferredAccount,
-            },
-            collected: l.amount,
-            refunded: l.refunded,
+        .filter_map(|l| {
+            Some(LegRoom {
+                id: l.id,
+                means: match l.kind {
+                    LegKind::Card => LegMeans::Card,
+                    LegKind::Voucher => LegMeans::Voucher,
+                    LegKind::CreditBalance => LegMeans::CreditBalance,
+                    LegKind::DeferredAccount => LegMeans::DeferredAccount,
+                    // Later installments are refunded with their own payments (not yet).
+                    LegKind::Installments => return None,
+                },
+                collected: l.amount,
+                refunded: l.refunded,
+            })
         })
         .collect()
 }

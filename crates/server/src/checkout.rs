@@ -71,7 +71,7 @@ pub fn figures(order: &Order) -> Result<Figures, ApiError> {
             LegKind::CreditBalance => {
                 credit_hold = credit_hold.checked_add(leg.amount).map_err(internal)?
             }
-            LegKind::DeferredAccount | LegKind::Card => {}
+            LegKind::DeferredAccount | LegKind::Card | LegKind::Installments => {}
         }
     }
     let applied = Applied {
@@ -347,7 +347,7 @@ pub(crate) async fn release_leg(
             });
             return Ok(());
         }
-        LegKind::DeferredAccount | LegKind::Card => {
+        LegKind::DeferredAccount | LegKind::Card | LegKind::Installments => {
             return Err(internal("only internal holds are released"));
         }
     };
@@ -738,20 +738,61 @@ pub async fn pay(
 
 /// The changes that commit a paid order: legs and codes committed, single-use vouchers
 /// closed, bought vouchers issued, one balanced order transaction, the status, the webhooks.
+/// What a captured card payment brings to an order's commit.
+pub(crate) struct CardCommit {
+    /// The channel's provider clearing account.
+    pub clearing: AccountRef,
+    /// Installments: the card paid the first one; the rest is owed.
+    pub installments: Option<InstallmentsCommit>,
+}
+
+/// The part of the card's amount later installments owe, and the schedule.
+pub(crate) struct InstallmentsCommit {
+    /// The order's `installments_receivable` account.
+    pub receivable: AccountRef,
+    /// What later installments owe (the card's amount less the first installment).
+    pub owed: Money,
+    pub plan_id: Uuid,
+    pub rows: Vec<guichet_store::NewInstallment>,
+}
+
 pub(crate) async fn commit_ops(
     state: &AppState,
     order: &Order,
     figs: &Figures,
     amounts: settlement::CommitAmounts,
-    card_clearing: Option<AccountRef>,
+    card: Option<CardCommit>,
     now: OffsetDateTime,
 ) -> Result<Vec<OrderOp>, ApiError> {
     let mut ops = Vec::new();
-    let card = match (card_clearing, amounts.card.is_positive()) {
-        (Some(clearing), true) => Some((clearing, amounts.card)),
-        (None, false) => None,
+    let (card, installments) = match (card, amounts.card.is_positive()) {
+        (Some(c), true) => match c.installments {
+            Some(i) => {
+                let first = amounts.card.checked_sub(i.owed).map_err(internal)?;
+                if !first.is_positive() || i.owed.is_negative() {
+                    return Err(internal("installments owe more than the card pays"));
+                }
+                (Some((c.clearing, first)), Some(i))
+            }
+            None => (Some((c.clearing, amounts.card)), None),
+        },
+        (None, false) => (None, None),
         _ => return Err(internal("card amount and card account disagree")),
     };
+    let mut owed = None;
+    if let Some(i) = installments {
+        if i.owed.is_positive() {
+            ops.push(OrderOp::LegInsert {
+                leg_id: Uuid::now_v7(),
+                kind: LegKind::Installments,
+                source_id: i.plan_id,
+                amount: i.owed,
+                status: HoldStatus::Committed,
+            });
+            owed = Some((i.receivable, i.owed));
+        }
+        ops.push(OrderOp::InstallmentsInsert(i.rows));
+    }
     let sales = account(state, order, AccountKind::Sales, order.institution_id).await?;
     let discounts = account(state, order, AccountKind::Discounts, order.institution_id).await?;
     let holds = account(state, order, AccountKind::Holds, order.id).await?;
@@ -835,6 +876,7 @@ pub(crate) async fn commit_ops(
         held_total: amounts.held_total,
         deferred,
         card,
+        installments: owed,
         issued_vouchers: issued,
     };
     match postings::commit_order(&commit) {

@@ -82,12 +82,49 @@ impl From<crate::psp::CardForm> for CardFormJson {
     }
 }
 
+/// A saved card on offer: one tap, then the CVV in `cvv_form` when the policy asks for it.
+#[derive(Serialize, ToSchema)]
+pub struct SavedCardOffer {
+    #[serde(flatten)]
+    pub card: crate::account::SavedCardJson,
+    /// The browser posts `CVC` with these hidden fields to the provider; `pay` takes the
+    /// redirect's query as `card_alias_return` with `saved_card`.
+    pub cvv_form: Option<CardFormJson>,
+}
+
+/// One installment of a plan's schedule.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleLine {
+    pub number: u8,
+    /// `YYYY-MM-DD`; the first is charged now.
+    pub due_on: String,
+    pub amount: MoneyJson,
+}
+
+/// An installment plan offered for this order, with its schedule.
+#[derive(Serialize, ToSchema)]
+pub struct PlanOffer {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub count: u8,
+    pub schedule: Vec<ScheduleLine>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Means {
     pub vouchers_accepted: bool,
     pub card: bool,
     /// For a new card (absent when the channel's provider uses a hosted page instead).
     pub card_form: Option<CardFormJson>,
+    /// For a new card the buyer saves ("save this card"), when the policy allows it; also the
+    /// form to use with an installment plan (the card is kept for the later installments).
+    pub card_form_save: Option<CardFormJson>,
+    /// The contact's saved cards (expired ones shown, not payable).
+    pub saved_cards: Vec<SavedCardOffer>,
+    /// Whether a saved card needs its CVV again.
+    pub cvv_required: bool,
+    /// Installment plans offered for what the card pays.
+    pub installment_plans: Vec<PlanOffer>,
     pub credit_balance: Option<CreditOffer>,
     pub deferred_account: Option<DeferredOffer>,
 }
@@ -114,13 +151,48 @@ async fn summary(state: &AppState, order: &Order, token: &str) -> ApiResult<Chec
         vouchers_accepted: modes.contains(&PaymentModeType::Voucher),
         card: modes.contains(&PaymentModeType::Card),
         card_form: None,
+        card_form_save: None,
+        saved_cards: Vec::new(),
+        cvv_required: false,
+        installment_plans: Vec::new(),
         credit_balance: None,
         deferred_account: None,
     };
     if means.card && order.status == OrderStatus::AwaitingPayment {
-        means.card_form = crate::cards::card_form(state, order, token)
-            .await?
-            .map(CardFormJson::from);
+        let forms = crate::cards::card_forms(state, order, token).await?;
+        let today = OffsetDateTime::now_utc().date();
+        means.card_form = forms.new_card.map(CardFormJson::from);
+        means.cvv_required = forms.cvv_required;
+        let can_keep = forms.save.is_some() || !forms.saved.is_empty();
+        means.card_form_save = forms.save.map(CardFormJson::from);
+        means.saved_cards = forms
+            .saved
+            .into_iter()
+            .map(|(card, form)| SavedCardOffer {
+                card: crate::account::SavedCardJson::new(&card, today),
+                cvv_form: form.map(CardFormJson::from),
+            })
+            .collect();
+        if can_keep && order.contact_id.is_some() {
+            let due = checkout::figures(order)?.amount_due;
+            means.installment_plans = crate::installments::offers(state, order, due, today)
+                .await?
+                .into_iter()
+                .map(|(plan, schedule)| PlanOffer {
+                    id: plan.id,
+                    name: plan.name,
+                    count: plan.plan.count,
+                    schedule: schedule
+                        .into_iter()
+                        .map(|i| ScheduleLine {
+                            number: i.number,
+                            due_on: i.due.to_string(),
+                            amount: i.amount.into(),
+                        })
+                        .collect(),
+                })
+                .collect();
+        }
     }
     if let Some(contact) = order.contact_id {
         let tab = state.store.accounting_tab(contact).await?;
@@ -306,8 +378,13 @@ pub struct PayRequest {
     /// `none` (nothing left to pay), `deferred_account`, `card` or `saved_card`.
     pub means: String,
     pub accept_terms: Option<bool>,
-    /// Ogone: the query string the provider's card form redirected to (signed alias).
+    /// Ogone: the query string the provider's card form redirected to (signed alias): the new
+    /// card form's, or with `saved_card` the CVV form's.
     pub card_alias_return: Option<String>,
+    /// With `means: "saved_card"`: which of the contact's saved cards.
+    pub saved_card: Option<uuid::Uuid>,
+    /// Pay in installments with this plan (one of the summary's `installment_plans`).
+    pub installment_plan: Option<uuid::Uuid>,
     /// 3-D Secure browser data (optional; the request's headers fill the rest).
     pub browser: Option<BrowserJson>,
 }
@@ -394,7 +471,17 @@ pub async fn pay(
                     ..crate::psp::Browser::from_headers(&headers)
                 },
                 client_ip: ip.clone(),
+                saved_card: req.saved_card,
+                installment_plan: req.installment_plan,
             };
+            if req.means == "saved_card" && req.saved_card.is_none() {
+                let mut f = crate::error::Fields::new();
+                f.add(
+                    "saved_card",
+                    "which saved card: one of the summary's saved_cards",
+                );
+                f.finish()?;
+            }
             let result = crate::cards::pay_by_card(&state, order.id, card, now).await?;
             let out = pay_response(&state, result).await?;
             return Ok((StatusCode::OK, to_value(out)?)) as JsonResult;

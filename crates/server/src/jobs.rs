@@ -1,5 +1,5 @@
 //! The job runner (SPEC F15): recovers card payments and refunds whose provider outcome is not
-//! known (asking the provider), expires orders whose reservations ran out (releasing them) and
+//! known (asking the provider), charges due installments, expires orders whose reservations ran out (releasing them) and
 //! delivers shop webhooks. Runs inside `serve` and as `guichet jobs`; every instance may run
 //! it (claims and version checks keep instances from doing the same work twice).
 
@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 
 /// Orders expired per pass, at most.
 pub const EXPIRY_BATCH: u32 = 100;
+/// Due installments claimed at once by a runner.
+pub const INSTALLMENT_BATCH: u32 = 50;
 /// Pending card payments and refunds asked about per pass, at most.
 pub const RECOVERY_BATCH: u32 = 100;
 /// How long a finished idempotency key is replayed (API.md asks for at least 24 hours).
@@ -20,6 +22,8 @@ pub const IDEMPOTENCY_KEEP: time::Duration = time::Duration::hours(48);
 pub struct JobReport {
     /// Card payments and refunds settled by asking the provider.
     pub payments_recovered: usize,
+    /// Due installments charged (captured or declined) with their saved card.
+    pub installments_charged: usize,
     pub orders_expired: usize,
     pub webhooks: webhooks::DeliveryStats,
     pub idempotency_keys_purged: u64,
@@ -35,6 +39,14 @@ pub async fn run_once(
         payments_recovered: crate::cards::recover_due(state, now, RECOVERY_BATCH).await,
         ..JobReport::default()
     };
+    // Every due installment, batch after batch (each claimed by one runner only).
+    loop {
+        let n = crate::installments::charge_due(state, now, INSTALLMENT_BATCH).await;
+        report.installments_charged += n;
+        if n < INSTALLMENT_BATCH as usize {
+            break;
+        }
+    }
     match checkout::expire_due(state, now, EXPIRY_BATCH).await {
         Ok(n) => report.orders_expired = n,
         Err(e) => tracing::error!(error = %e.message, "order expiry pass failed"),
@@ -70,9 +82,14 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
         loop {
             ticker.tick().await;
             let r = run_once(&state, &client, OffsetDateTime::now_utc()).await;
-            if r.orders_expired > 0 || r.webhooks.claimed > 0 || r.payments_recovered > 0 {
+            if r.orders_expired > 0
+                || r.webhooks.claimed > 0
+                || r.payments_recovered > 0
+                || r.installments_charged > 0
+            {
                 tracing::info!(
                     payments_recovered = r.payments_recovered,
+                    installments_charged = r.installments_charged,
                     orders_expired = r.orders_expired,
                     webhooks_delivered = r.webhooks.delivered,
                     webhooks_retrying = r.webhooks.retrying,

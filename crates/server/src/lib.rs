@@ -2,6 +2,7 @@
 //! domain types at the edge ("parse, don't validate"), call the store, and convert rows into
 //! their own response types. Every error leaves as the JSON shape of [`error::ApiError`].
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod cards;
@@ -10,6 +11,7 @@ pub mod checkout_api;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod installments;
 pub mod jobs;
 pub mod openapi;
 pub mod orders;
@@ -52,6 +54,9 @@ pub struct ServerConfig {
     pub provider_http: reqwest::Client,
     /// How long a provider call may take before its outcome counts as unknown.
     pub provider_timeout: Duration,
+    /// Hours after a declined installment when it is tried again, one entry per retry; once
+    /// they are spent the installment is flagged failed (`installment.failed`).
+    pub installment_retry_hours: Vec<u32>,
 }
 
 impl ServerConfig {
@@ -63,6 +68,7 @@ impl ServerConfig {
             code_failures_per_ip: 50,
             provider_http: provider_client(),
             provider_timeout: Duration::from_secs(30),
+            installment_retry_hours: vec![24, 72, 168],
         }
     }
 

@@ -181,6 +181,8 @@ pub struct OrderJson {
     pub legs: Vec<LegJson>,
     /// Refunds of a paid order.
     pub refunds: Vec<RefundJson>,
+    /// An order paid in installments: its schedule (the first paid at checkout).
+    pub installments: Vec<crate::account::InstallmentJson>,
     /// What remains to pay (0 once paid).
     pub amount_due_minor: i64,
     pub amount_due: MoneyJson,
@@ -235,6 +237,21 @@ impl OrderJson {
                 .await?
                 .iter()
                 .map(RefundJson::from)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let installments = if order
+            .legs
+            .iter()
+            .any(|l| l.kind == guichet_store::LegKind::Installments)
+        {
+            state
+                .store
+                .installments_of_order(order.id)
+                .await?
+                .iter()
+                .map(Into::into)
                 .collect()
         } else {
             Vec::new()
@@ -313,6 +330,7 @@ impl OrderJson {
             applied_codes,
             legs,
             refunds,
+            installments,
             amount_due_minor: figs.amount_due.amount_minor(),
             amount_due: figs.amount_due.into(),
             hold_expires_at: order.hold_expires_at,

@@ -230,6 +230,7 @@ async fn card_return_pay(
         alias_return: Some(form.card_alias_return),
         browser: crate::psp::Browser::from_headers(&headers),
         client_ip: ip,
+        ..CardRequest::default()
     };
     let back = back_link(order.return_url.as_deref());
     match cards::pay_by_card(&state, order.id, req, OffsetDateTime::now_utc()).await {

@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use guichet_domain::Money;
 use guichet_domain::config::ProviderKind;
 use guichet_psp::call::CallError;
-use guichet_psp::ogone::alias::{AliasGatewayForm, AliasReturn};
+use guichet_psp::card::{CardExpiry, MaskedCardNumber};
+use guichet_psp::ogone::alias::{AliasGatewayForm, AliasReturn, AliasUpdateRequest};
+use guichet_psp::ogone::alias_delete::AliasDeleteRequest;
 use guichet_psp::ogone::client::DirectLink;
 use guichet_psp::ogone::credentials::Credentials as OgoneCredentials;
 use guichet_psp::ogone::directlink::{
@@ -25,7 +27,7 @@ use guichet_psp::sips::office::{
 };
 use guichet_psp::sips::paypage::{ChallengeMode3ds, PaymentInitRequest, PaypageResult};
 use guichet_psp::sips::seal::SealAlgorithm;
-use guichet_store::{CardDetails, CardPayment, Refund};
+use guichet_store::{CardDetails, CardPayment, Refund, SavedCard};
 use uuid::Uuid;
 
 /// The buyer's browser, for 3-D Secure.
@@ -87,6 +89,9 @@ pub struct Charge {
     pub client_ip: String,
     /// `{base_url}/psp`: where the provider sends the buyer and its answers back.
     pub return_base: String,
+    /// A merchant-initiated charge of a saved card (a later installment): ECI 9, no CVV, no
+    /// 3-D Secure.
+    pub merchant_initiated: bool,
 }
 
 /// What the provider says about a payment, in Guichet's terms.
@@ -271,16 +276,17 @@ impl Account {
     }
 
     /// Ogone's Alias Gateway form for a new card (Sips uses its hosted page: none).
+    /// The card form for a new card. `persist`: the provider keeps the alias
+    /// (`ALIASPERSISTEDAFTERUSE=Y`, a card the buyer saves or pays installments with);
+    /// otherwise it deletes it 2 hours after use.
     pub fn card_form(
         &self,
         alias_order_id: &str,
         return_url: &str,
         language: &str,
+        persist: bool,
     ) -> Option<CardForm> {
-        let Connector::Ogone {
-            creds, base_url, ..
-        } = &self.connector
-        else {
+        let Connector::Ogone { creds, .. } = &self.connector else {
             return None;
         };
         let form = AliasGatewayForm::new(
@@ -288,11 +294,42 @@ impl Account {
             alias_order_id,
             return_url,
             return_url,
-            // Not kept after use: the alias lives 2 hours at the provider. Keeping cards on
-            // the buyer's request (and the channel's policy) is the saved-cards feature's.
-            false,
+            persist,
         )
         .with_language(ogone_language(language));
+        self.build_form(form)
+    }
+
+    /// The form where the buyer types the CVV of a saved card: it goes from the browser to
+    /// the provider with the card's alias, never to Guichet (docs/PROVIDERS.md, "Saved cards").
+    pub fn cvc_form(
+        &self,
+        order_id: &str,
+        return_url: &str,
+        language: &str,
+        alias: &str,
+    ) -> Option<CardForm> {
+        let Connector::Ogone { creds, .. } = &self.connector else {
+            return None;
+        };
+        let form = AliasGatewayForm::saved_card_cvc(
+            creds.pspid.clone(),
+            order_id,
+            return_url,
+            return_url,
+            alias,
+        )
+        .with_language(ogone_language(language));
+        self.build_form(form)
+    }
+
+    fn build_form(&self, form: AliasGatewayForm) -> Option<CardForm> {
+        let Connector::Ogone {
+            creds, base_url, ..
+        } = &self.connector
+        else {
+            return None;
+        };
         match form.build(base_url, creds.sha_in.expose(), creds.algorithm) {
             Ok(f) => Some(CardForm {
                 url: f.action,
@@ -305,12 +342,13 @@ impl Account {
         }
     }
 
-    /// Verifies the Alias Gateway's redirect (SHA-OUT) and that it was made for this order.
+    /// Verifies the Alias Gateway's redirect (SHA-OUT) and that it was made for one of the
+    /// forms Guichet gave for this order (`accepted`); returns the card and which form it was.
     pub fn verify_alias_return(
         &self,
         raw: &str,
-        expected_order_id: &str,
-    ) -> Result<CardDetails, ApiError> {
+        accepted: &[&str],
+    ) -> Result<(CardDetails, String), ApiError> {
         let Connector::Ogone { creds, .. } = &self.connector else {
             return Err(unusable("this provider has no card form"));
         };
@@ -324,7 +362,7 @@ impl Account {
                     "the provider's return from the card form does not verify",
                 )
             })?;
-        if ret.order_id != expected_order_id {
+        if !accepted.contains(&ret.order_id.as_str()) {
             tracing::warn!("card form return made for another order: rejected");
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -350,15 +388,94 @@ impl Account {
             f.add("card", "the provider did not accept the card details");
             return Err(f.finish().err().unwrap_or_else(ApiError::internal));
         }
-        Ok(CardDetails {
-            alias: ret.alias,
-            masked_pan: ret.card_number.map(|m| m.as_str().to_owned()),
-            brand: ret.brand,
-            expiry: ret
-                .expiry
-                .map(|e| format!("{:02}{:02}", e.month(), e.year() % 100)),
-            holder: ret.holder,
-        })
+        let form = ret.order_id.clone();
+        Ok((
+            CardDetails {
+                alias: ret.alias,
+                masked_pan: ret.card_number.map(|m| m.as_str().to_owned()),
+                brand: ret.brand,
+                expiry: ret
+                    .expiry
+                    .map(|e| format!("{:02}{:02}", e.month(), e.year() % 100)),
+                holder: ret.holder,
+            },
+            form,
+        ))
+    }
+
+    /// Changes a saved card's expiry date (`MMYY`) and holder name at the provider.
+    pub async fn update_saved_card(
+        &self,
+        card: &SavedCard,
+        expiry: &str,
+        holder: &str,
+    ) -> Result<(), ApiError> {
+        let Connector::Ogone { creds, client, .. } = &self.connector else {
+            return Err(unusable("this provider keeps no saved cards"));
+        };
+        let masked = MaskedCardNumber::parse(&card.masked_pan).map_err(|_| ApiError::internal())?;
+        let expiry = CardExpiry::parse_mmyy(expiry).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_expiry",
+                "the expiry date is not valid",
+            )
+        })?;
+        let back = "https://guichet.invalid/alias-update";
+        let req = AliasUpdateRequest::new(
+            format!("U{}", card.id.simple())
+                .chars()
+                .take(30)
+                .collect::<String>(),
+            card.alias.clone(),
+            masked,
+            expiry,
+            holder,
+            back,
+            back,
+        )
+        .with_brand(card.brand.clone());
+        client
+            .update_alias(&req, creds)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::warn!(card = %card.id, error = %e, "the provider did not update the card");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_refused",
+                    "the payment provider did not accept the change; nothing was changed",
+                )
+            })
+    }
+
+    /// Deletes a saved card at the provider (an alias it no longer knows counts as deleted).
+    pub async fn delete_saved_card(&self, card: &SavedCard) -> Result<(), ApiError> {
+        let Connector::Ogone { creds, client, .. } = &self.connector else {
+            return Err(unusable("this provider keeps no saved cards"));
+        };
+        match client
+            .delete_alias(&AliasDeleteRequest::new(card.alias.clone()), creds)
+            .await
+        {
+            Ok(outcome) if outcome.is_gone() => Ok(()),
+            Ok(outcome) => {
+                tracing::warn!(card = %card.id, ?outcome, "the provider did not delete the card");
+                Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_refused",
+                    "the payment provider did not delete the card; try again",
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(card = %card.id, error = %e, "deleting the card at the provider failed");
+                Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    "the payment provider could not be reached; nothing was changed",
+                ))
+            }
+        }
     }
 
     /// Asks the provider for a payment.
@@ -382,9 +499,13 @@ impl Account {
                     alias,
                     alias_usage: None,
                     operation: Operation::Sale,
-                    eci: Eci::EcommerceSsl,
-                    flag3d: c.three_ds,
-                    win3ds: c.three_ds.then_some(Win3ds::MainWindow),
+                    eci: if c.merchant_initiated {
+                        Eci::RecurringAfterEcommerce
+                    } else {
+                        Eci::EcommerceSsl
+                    },
+                    flag3d: c.three_ds && !c.merchant_initiated,
+                    win3ds: (c.three_ds && !c.merchant_initiated).then_some(Win3ds::MainWindow),
                     accept_url: c.three_ds.then(|| back.clone()),
                     decline_url: c.three_ds.then(|| back.clone()),
                     exception_url: c.three_ds.then(|| back.clone()),

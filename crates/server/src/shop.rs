@@ -17,6 +17,17 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/contacts", post(create_contact))
         .route("/contacts/{id}", get(get_contact))
+        .route(
+            "/contacts/{id}/account-link",
+            post(crate::account::create_link),
+        )
+        .route("/account", get(crate::account::get))
+        .route("/account/cards", get(crate::account::cards))
+        .route(
+            "/account/cards/{id}",
+            axum::routing::patch(crate::account::change_card).delete(crate::account::delete_card),
+        )
+        .route("/account/installments", get(crate::account::installments))
         .route("/orders", post(crate::orders::create))
         .route("/orders/{id}", get(crate::orders::get))
         .route("/orders/{id}/cancel", post(crate::orders::cancel))

@@ -353,6 +353,94 @@ pub trait Store: Send + Sync + 'static {
         shop_key_id: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<(WebhookEvent, String)>>;
+
+    // ---- saved cards and account links ----
+
+    /// The contact's live (not deleted) cards, oldest first. Cards are saved by
+    /// [`OrderOp::SavedCardInsert`].
+    async fn saved_cards_of_contact(&self, contact_id: Uuid) -> Result<Vec<SavedCard>>;
+    /// `NotFound` when unknown or deleted.
+    async fn get_saved_card(&self, id: Uuid) -> Result<SavedCard>;
+    /// The live card with this alias on this channel's payment system.
+    async fn saved_card_by_alias(
+        &self,
+        sales_channel_id: Uuid,
+        alias: &str,
+    ) -> Result<Option<SavedCard>>;
+    /// Changes a live card's expiry (`MMYY`) and holder; `None` leaves a field as it is.
+    async fn update_saved_card(
+        &self,
+        id: Uuid,
+        expiry: Option<&str>,
+        holder: Option<&str>,
+    ) -> Result<SavedCard>;
+    /// Deletes a card (the row stays, marked deleted, for the installments that used it);
+    /// `NotFound` when unknown or already deleted.
+    async fn delete_saved_card(&self, id: Uuid) -> Result<()>;
+
+    /// Records a link token (its SHA-256) that attaches a browser to a contact until
+    /// `expires_at`. Expired links are purged on the way.
+    async fn create_account_link(
+        &self,
+        token_hash: &str,
+        contact_id: Uuid,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// The contact of a link still valid at `now`; `None` when unknown or expired.
+    async fn account_link_contact(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>>;
+
+    // ---- installment plans and installments ----
+
+    /// `Invalid` when the plan does not validate, `NotFound` when the point of sale is unknown.
+    async fn create_installment_plan(
+        &self,
+        plan: &NewInstallmentPlan,
+    ) -> Result<InstallmentPlanRow>;
+    /// Replaces every field of the plan (installments already scheduled keep their amounts and
+    /// dates).
+    async fn update_installment_plan(
+        &self,
+        id: Uuid,
+        plan: &NewInstallmentPlan,
+    ) -> Result<InstallmentPlanRow>;
+    async fn get_installment_plan(&self, id: Uuid) -> Result<InstallmentPlanRow>;
+    /// Oldest first.
+    async fn list_installment_plans(
+        &self,
+        point_of_sale_id: Option<Uuid>,
+    ) -> Result<Vec<InstallmentPlanRow>>;
+    /// `Conflict("plan_in_use")` when installments were scheduled with it: deactivate it
+    /// instead.
+    async fn delete_installment_plan(&self, id: Uuid) -> Result<()>;
+
+    /// By number. Installments are written by [`OrderOp::InstallmentsInsert`] and moved by
+    /// [`OrderOp::InstallmentSet`].
+    async fn installments_of_order(&self, order_id: Uuid) -> Result<Vec<InstallmentRow>>;
+    async fn get_installment(&self, id: Uuid) -> Result<InstallmentRow>;
+    /// Claims up to `limit` open installments due at `now` (next attempt at or before `now`)
+    /// that no live lease holds, leasing them until `lease_until`, and returns them (earliest
+    /// attempt first). Each row goes to exactly one caller, even with several processes on
+    /// PostgreSQL. [`OrderOp::InstallmentSet`] and [`Store::release_installment_claim`] end the
+    /// lease; so does its expiry.
+    async fn claim_due_installments(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<InstallmentRow>>;
+    /// Ends a lease without changing anything else (`NotFound` when unknown).
+    async fn release_installment_claim(&self, id: Uuid) -> Result<()>;
+    /// For the back office: latest due date first.
+    async fn list_installments(
+        &self,
+        institution_id: Option<Uuid>,
+        status: Option<InstallmentStatus>,
+        limit: u32,
+    ) -> Result<Vec<InstallmentRow>>;
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -400,6 +488,8 @@ pub(crate) fn default_bounds(kind: AccountKind) -> (Option<i64>, Option<i64>) {
         // The maximum comes from the contact; a receivable never goes below zero (an
         // overpayment belongs on the credit balance).
         AccountKind::ContactDeferred => (Some(0), None),
+        // Nobody owes less than nothing on an order paid in installments.
+        AccountKind::InstallmentsReceivable => (Some(0), None),
         _ => (None, None),
     }
 }

@@ -86,6 +86,8 @@ pub struct PaymentSystemInput {
     pub cvv_on_saved_cards: bool,
     pub three_ds_policy: ThreeDsPolicy,
     pub three_ds_days: u32,
+    /// How many cards a contact may keep saved on this payment system.
+    pub max_saved_cards: u32,
 }
 
 /// A payment system as the back office reads it: secret names, never secret values.
@@ -102,6 +104,7 @@ pub struct PaymentSystem {
     pub cvv_on_saved_cards: bool,
     pub three_ds_policy: ThreeDsPolicy,
     pub three_ds_days: u32,
+    pub max_saved_cards: u32,
     pub updated_at: OffsetDateTime,
 }
 
@@ -373,6 +376,8 @@ pub enum LegKind {
     CreditBalance,
     DeferredAccount,
     Card,
+    /// The part of an order owed in later installments.
+    Installments,
 }
 
 impl LegKind {
@@ -382,6 +387,7 @@ impl LegKind {
             LegKind::CreditBalance => "credit_balance",
             LegKind::DeferredAccount => "deferred_account",
             LegKind::Card => "card",
+            LegKind::Installments => "installments",
         }
     }
 
@@ -391,6 +397,7 @@ impl LegKind {
             LegKind::CreditBalance,
             LegKind::DeferredAccount,
             LegKind::Card,
+            LegKind::Installments,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -460,6 +467,29 @@ pub struct CardDetails {
     pub holder: Option<String>,
 }
 
+/// Who started a card payment: the buyer at checkout, or Guichet charging a saved card
+/// (an installment) without the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentInitiator {
+    Customer,
+    Merchant,
+}
+
+impl PaymentInitiator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentInitiator::Customer => "customer",
+            PaymentInitiator::Merchant => "merchant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [PaymentInitiator::Customer, PaymentInitiator::Merchant]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCardPayment {
     pub id: Uuid,
@@ -472,6 +502,13 @@ pub struct NewCardPayment {
     pub three_ds_reason: String,
     pub card: CardDetails,
     pub next_check_at: OffsetDateTime,
+    /// The installment a merchant-initiated payment charges.
+    pub installment_id: Option<Uuid>,
+    pub initiator: PaymentInitiator,
+    /// Customer-present payments: keep the card as a saved card once captured.
+    pub save_card: bool,
+    /// Customer-present payments: the first installment of this plan.
+    pub installment_plan_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -492,6 +529,13 @@ pub struct CardPayment {
     pub failure_reason: Option<String>,
     pub next_check_at: OffsetDateTime,
     pub checks: i64,
+    /// The installment a merchant-initiated payment charges.
+    pub installment_id: Option<Uuid>,
+    pub initiator: PaymentInitiator,
+    /// Customer-present payments: keep the card as a saved card once captured.
+    pub save_card: bool,
+    /// Customer-present payments: the first installment of this plan.
+    pub installment_plan_id: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -684,6 +728,136 @@ pub struct Voucher {
     pub balance: Money,
 }
 
+// ---- Saved cards and installments ------------------------------------------------------
+
+/// A card saved with its provider: the alias the channel's payment system holds and what may
+/// be shown of the card. Never the number or the CVV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCard {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    /// The channel whose payment system holds the alias.
+    pub sales_channel_id: Uuid,
+    pub provider: ProviderKind,
+    pub alias: String,
+    /// At most BIN + last 4 digits.
+    pub masked_pan: String,
+    pub brand: String,
+    /// `MMYY`.
+    pub expiry: String,
+    pub holder: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSavedCard {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub sales_channel_id: Uuid,
+    pub provider: ProviderKind,
+    pub alias: String,
+    pub masked_pan: String,
+    pub brand: String,
+    /// `MMYY`.
+    pub expiry: String,
+    pub holder: String,
+}
+
+/// A point of sale's installment plan as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallmentPlanRow {
+    pub id: Uuid,
+    pub point_of_sale_id: Uuid,
+    pub name: String,
+    pub plan: guichet_domain::installments::InstallmentPlan,
+    /// Inactive plans are no longer offered; installments already scheduled keep them.
+    pub active: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstallmentPlan {
+    pub point_of_sale_id: Uuid,
+    pub name: String,
+    pub plan: guichet_domain::installments::InstallmentPlan,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallmentStatus {
+    /// Not paid yet: the job runner charges it once due.
+    Open,
+    Paid,
+    /// Given up after the last attempt.
+    Failed,
+    Cancelled,
+}
+
+impl InstallmentStatus {
+    pub const ALL: [InstallmentStatus; 4] = [
+        InstallmentStatus::Open,
+        InstallmentStatus::Paid,
+        InstallmentStatus::Failed,
+        InstallmentStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallmentStatus::Open => "open",
+            InstallmentStatus::Paid => "paid",
+            InstallmentStatus::Failed => "failed",
+            InstallmentStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// One installment of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallmentRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub plan_id: Uuid,
+    /// 1-based.
+    pub number: u8,
+    pub due_on: time::Date,
+    pub amount: Money,
+    pub status: InstallmentStatus,
+    /// Charges tried so far.
+    pub attempts: u32,
+    /// When the job runner may charge it (next).
+    pub next_attempt_at: OffsetDateTime,
+    /// A job runner's lease: no other runner claims it before then.
+    pub claimed_until: Option<OffsetDateTime>,
+    pub saved_card_id: Option<Uuid>,
+    /// The payment that paid it, or the last one tried.
+    pub card_payment_id: Option<Uuid>,
+    pub failure_reason: Option<String>,
+    pub paid_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstallment {
+    pub id: Uuid,
+    pub plan_id: Uuid,
+    /// 1-based.
+    pub number: u8,
+    pub due_on: time::Date,
+    pub amount: Money,
+    pub status: InstallmentStatus,
+    pub next_attempt_at: OffsetDateTime,
+    pub saved_card_id: Option<Uuid>,
+    pub card_payment_id: Option<Uuid>,
+    pub paid_at: Option<OffsetDateTime>,
+}
+
 /// One change to an order, applied with others atomically by [`crate::Store::apply_order_ops`].
 /// The domain decides what to change; the store only carries it out, with guards that make
 /// concurrent requests safe.
@@ -756,6 +930,32 @@ pub enum OrderOp {
         to: RefundStatus,
         payidsub: Option<String>,
         failure_reason: Option<String>,
+    },
+    /// Saves a card for its contact. When the channel already holds a live card with this
+    /// alias, that card's masked number, brand, expiry and holder are updated instead (the op
+    /// is idempotent) and its id is kept: a later [`OrderOp::InstallmentsInsert`] of the same
+    /// list that names `card.id` as its saved card gets the kept card's id. A live card with
+    /// this alias of another contact: `Conflict("saved_card_alias_taken")`. A new card when the
+    /// contact already has `max` or more live cards: `Conflict("saved_cards_limit")`.
+    SavedCardInsert {
+        card: NewSavedCard,
+        max: u32,
+    },
+    /// The installments of the order being applied (`Conflict("installment_exists")` when a
+    /// number is taken).
+    InstallmentsInsert(Vec<NewInstallment>),
+    /// Moves an installment of this order on, only from one of `from`
+    /// (`Conflict("installment_moved")` otherwise). Always clears the claim; `attempts_increment`
+    /// counts one more attempt; `None` fields are left as they are.
+    InstallmentSet {
+        id: Uuid,
+        from: Vec<InstallmentStatus>,
+        to: InstallmentStatus,
+        attempts_increment: bool,
+        next_attempt_at: Option<OffsetDateTime>,
+        card_payment_id: Option<Uuid>,
+        failure_reason: Option<String>,
+        paid_at: Option<OffsetDateTime>,
     },
 }
 

@@ -14,6 +14,7 @@ use guichet_domain::config::{
     ChannelKind, PaymentModeCode, PaymentModeStatus, PaymentModeType, ProviderKind, PublicNames,
     Role, ThreeDsPolicy,
 };
+use guichet_domain::installments::{InstallmentPlan, PlanMode};
 use guichet_domain::{AccountKind, Currency, Money, Side, Transaction, natural_delta};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -104,6 +105,49 @@ fn window_start(now: OffsetDateTime, window_seconds: u32) -> OffsetDateTime {
 
 fn sealed_aad(sales_channel_id: Uuid) -> Vec<u8> {
     format!("guichet:payment_system:{sales_channel_id}").into_bytes()
+}
+
+fn plan_mode_str(mode: PlanMode) -> &'static str {
+    match mode {
+        PlanMode::Restrictive => "restrictive",
+        PlanMode::Free => "free",
+    }
+}
+
+fn parse_plan_mode(s: &str) -> Result<PlanMode> {
+    match s {
+        "restrictive" => Ok(PlanMode::Restrictive),
+        "free" => Ok(PlanMode::Free),
+        other => Err(corrupt(format!("unknown installment plan mode {other:?}"))),
+    }
+}
+
+/// The columns of an installment plan row, from a plan the domain accepts.
+struct PlanColumns {
+    count: i32,
+    split: String,
+    interval: String,
+    min_amount_minor: i64,
+    currency: &'static str,
+    mode: &'static str,
+}
+
+fn plan_columns(plan: &InstallmentPlan) -> Result<PlanColumns> {
+    plan.validate()
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(PlanColumns {
+        count: i32::from(plan.count),
+        split: serde_json::to_string(&plan.split).map_err(corrupt)?,
+        interval: serde_json::to_string(&plan.interval).map_err(corrupt)?,
+        min_amount_minor: plan.min_amount.amount_minor(),
+        currency: plan.min_amount.currency().code(),
+        mode: plan_mode_str(plan.mode),
+    })
+}
+
+/// `u32` limits and counters into the `INTEGER` columns that hold them.
+fn int_column(value: u32, what: &str) -> Result<i32> {
+    i32::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} is too large")))
 }
 
 macro_rules! sql_store {
@@ -209,6 +253,8 @@ macro_rules! sql_store {
                 three_ds_policy: ThreeDsPolicy::parse(row.try_get("three_ds_policy")?)
                     .map_err(corrupt)?,
                 three_ds_days: u32::try_from(days).map_err(corrupt)?,
+                max_saved_cards: u32::try_from(row.try_get::<i32, _>("max_saved_cards")?)
+                    .map_err(corrupt)?,
                 updated_at: row.try_get("updated_at")?,
             })
         }
@@ -492,6 +538,7 @@ macro_rules! sql_store {
         fn card_payment_from_row(row: &DbRow) -> Result<CardPayment> {
             let currency = currency(row.try_get("currency")?)?;
             let status: String = row.try_get("status")?;
+            let initiator: String = row.try_get("initiator")?;
             Ok(CardPayment {
                 id: row.try_get("id")?,
                 order_id: row.try_get("order_id")?,
@@ -515,6 +562,11 @@ macro_rules! sql_store {
                 failure_reason: row.try_get("failure_reason")?,
                 next_check_at: row.try_get("next_check_at")?,
                 checks: row.try_get("checks")?,
+                installment_id: row.try_get("installment_id")?,
+                initiator: PaymentInitiator::parse(&initiator)
+                    .ok_or_else(|| corrupt(initiator.clone()))?,
+                save_card: row.try_get("save_card")?,
+                installment_plan_id: row.try_get("installment_plan_id")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             })
@@ -538,6 +590,67 @@ macro_rules! sql_store {
                 requested_by: row.try_get("requested_by")?,
                 next_check_at: row.try_get("next_check_at")?,
                 checks: row.try_get("checks")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn map_saved_card(row: &DbRow) -> Result<SavedCard> {
+            Ok(SavedCard {
+                id: row.try_get("id")?,
+                contact_id: row.try_get("contact_id")?,
+                sales_channel_id: row.try_get("sales_channel_id")?,
+                provider: ProviderKind::parse(row.try_get("provider")?).map_err(corrupt)?,
+                alias: row.try_get("alias")?,
+                masked_pan: row.try_get("masked_pan")?,
+                brand: row.try_get("brand")?,
+                expiry: row.try_get("expiry")?,
+                holder: row.try_get("holder")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn map_installment_plan(row: &DbRow) -> Result<InstallmentPlanRow> {
+            let count: i32 = row.try_get("count")?;
+            let currency = currency(row.try_get("currency")?)?;
+            Ok(InstallmentPlanRow {
+                id: row.try_get("id")?,
+                point_of_sale_id: row.try_get("point_of_sale_id")?,
+                name: row.try_get("name")?,
+                plan: InstallmentPlan {
+                    count: u8::try_from(count).map_err(corrupt)?,
+                    split: serde_json::from_str(row.try_get("split")?).map_err(corrupt)?,
+                    interval: serde_json::from_str(row.try_get("interval")?).map_err(corrupt)?,
+                    min_amount: Money::new(row.try_get("min_amount_minor")?, currency),
+                    mode: parse_plan_mode(row.try_get("mode")?)?,
+                },
+                active: row.try_get("active")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn map_installment(row: &DbRow) -> Result<InstallmentRow> {
+            let currency = currency(row.try_get("currency")?)?;
+            let status: String = row.try_get("status")?;
+            let number: i32 = row.try_get("number")?;
+            let attempts: i32 = row.try_get("attempts")?;
+            Ok(InstallmentRow {
+                id: row.try_get("id")?,
+                order_id: row.try_get("order_id")?,
+                plan_id: row.try_get("plan_id")?,
+                number: u8::try_from(number).map_err(corrupt)?,
+                due_on: row.try_get("due_on")?,
+                amount: Money::new(row.try_get("amount_minor")?, currency),
+                status: InstallmentStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+                attempts: u32::try_from(attempts).map_err(corrupt)?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                claimed_until: row.try_get("claimed_until")?,
+                saved_card_id: row.try_get("saved_card_id")?,
+                card_payment_id: row.try_get("card_payment_id")?,
+                failure_reason: row.try_get("failure_reason")?,
+                paid_at: row.try_get("paid_at")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             })
@@ -1044,8 +1157,9 @@ macro_rules! sql_store {
                 let settings = serde_json::to_string(&input.settings).map_err(corrupt)?;
                 let days = i32::try_from(input.three_ds_days)
                     .map_err(|_| StoreError::Invalid("three_ds_days is too large".into()))?;
+                let max_saved_cards = int_column(input.max_saved_cards, "max_saved_cards")?;
                 sqlx::query(
-                    "INSERT INTO payment_systems (sales_channel_id, provider, label, base_url, merchant_id, settings, credentials_sealed, credential_names, card_saving_enabled, cvv_on_saved_cards, three_ds_policy, three_ds_days, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (sales_channel_id) DO UPDATE SET provider = excluded.provider, label = excluded.label, base_url = excluded.base_url, merchant_id = excluded.merchant_id, settings = excluded.settings, credentials_sealed = excluded.credentials_sealed, credential_names = excluded.credential_names, card_saving_enabled = excluded.card_saving_enabled, cvv_on_saved_cards = excluded.cvv_on_saved_cards, three_ds_policy = excluded.three_ds_policy, three_ds_days = excluded.three_ds_days, updated_at = excluded.updated_at",
+                    "INSERT INTO payment_systems (sales_channel_id, provider, label, base_url, merchant_id, settings, credentials_sealed, credential_names, card_saving_enabled, cvv_on_saved_cards, three_ds_policy, three_ds_days, updated_at, max_saved_cards) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (sales_channel_id) DO UPDATE SET provider = excluded.provider, label = excluded.label, base_url = excluded.base_url, merchant_id = excluded.merchant_id, settings = excluded.settings, credentials_sealed = excluded.credentials_sealed, credential_names = excluded.credential_names, card_saving_enabled = excluded.card_saving_enabled, cvv_on_saved_cards = excluded.cvv_on_saved_cards, three_ds_policy = excluded.three_ds_policy, three_ds_days = excluded.three_ds_days, updated_at = excluded.updated_at, max_saved_cards = excluded.max_saved_cards",
                 )
                 .bind(sales_channel_id)
                 .bind(input.provider.as_str())
@@ -1060,6 +1174,7 @@ macro_rules! sql_store {
                 .bind(input.three_ds_policy.as_str())
                 .bind(days)
                 .bind(ts(now()))
+                .bind(max_saved_cards)
                 .execute(&self.write)
                 .await?;
                 self.get_payment_system(sales_channel_id).await
@@ -1704,6 +1819,9 @@ macro_rules! sql_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let institution_id: Uuid = row.try_get("institution_id")?;
+                // Saved cards kept under another id than the one asked for (see
+                // `OrderOp::SavedCardInsert`): asked → kept.
+                let mut kept_cards: BTreeMap<Uuid, Uuid> = BTreeMap::new();
                 for op in ops {
                     match op {
                         OrderOp::PromoHold {
@@ -1857,7 +1975,7 @@ macro_rules! sql_store {
                         }
                         OrderOp::CardPaymentInsert(p) => {
                             sqlx::query(
-                                "INSERT INTO card_payments (id, order_id, leg_id, sales_channel_id, provider, reference, amount_minor, currency, status, three_ds_required, three_ds_reason, alias, masked_pan, brand, expiry, holder, next_check_at, checks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_provider', $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $17)",
+                                "INSERT INTO card_payments (id, order_id, leg_id, sales_channel_id, provider, reference, amount_minor, currency, status, three_ds_required, three_ds_reason, alias, masked_pan, brand, expiry, holder, next_check_at, checks, created_at, updated_at, installment_id, initiator, save_card, installment_plan_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_provider', $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $17, $18, $19, $20, $21)",
                             )
                             .bind(p.id)
                             .bind(order_id)
@@ -1876,6 +1994,10 @@ macro_rules! sql_store {
                             .bind(&p.card.holder)
                             .bind(ts(p.next_check_at))
                             .bind(ts(at))
+                            .bind(p.installment_id)
+                            .bind(p.initiator.as_str())
+                            .bind(p.save_card)
+                            .bind(p.installment_plan_id)
                             .execute(&mut *tx)
                             .await
                             .map_err(|e| conflict_on_unique(e, "card payment reference reused"))?;
@@ -1996,6 +2118,141 @@ macro_rules! sql_store {
                             .bind(*shop_key_id)
                             .bind(event_type)
                             .bind(payload)
+                            .bind(ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        OrderOp::SavedCardInsert { card, max } => {
+                            // The contact's row lock (PostgreSQL; SQLite has one writer) makes
+                            // concurrent saves for one contact count their cards one at a time.
+                            let lock = match BACKEND {
+                                Backend::Postgres => "SELECT id FROM contacts WHERE id = $1 FOR UPDATE",
+                                Backend::Sqlite => "SELECT id FROM contacts WHERE id = $1",
+                            };
+                            sqlx::query(lock)
+                                .bind(card.contact_id)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                                .ok_or(StoreError::NotFound("contact"))?;
+                            let existing = sqlx::query(
+                                "SELECT id, contact_id FROM saved_cards WHERE sales_channel_id = $1 AND alias = $2 AND deleted_at IS NULL",
+                            )
+                            .bind(card.sales_channel_id)
+                            .bind(&card.alias)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            if let Some(existing) = existing {
+                                let kept: Uuid = existing.try_get("id")?;
+                                let owner: Uuid = existing.try_get("contact_id")?;
+                                if owner != card.contact_id {
+                                    return Err(StoreError::Conflict(
+                                        "saved_card_alias_taken".into(),
+                                    ));
+                                }
+                                sqlx::query(
+                                    "UPDATE saved_cards SET masked_pan = $2, brand = $3, expiry = $4, holder = $5, updated_at = $6 WHERE id = $1",
+                                )
+                                .bind(kept)
+                                .bind(&card.masked_pan)
+                                .bind(&card.brand)
+                                .bind(&card.expiry)
+                                .bind(&card.holder)
+                                .bind(ts(at))
+                                .execute(&mut *tx)
+                                .await?;
+                                if kept != card.id {
+                                    kept_cards.insert(card.id, kept);
+                                }
+                            } else {
+                                let row = sqlx::query(
+                                    "SELECT COUNT(*) AS n FROM saved_cards WHERE contact_id = $1 AND deleted_at IS NULL",
+                                )
+                                .bind(card.contact_id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                                let n: i64 = row.try_get("n")?;
+                                if n >= i64::from(*max) {
+                                    return Err(StoreError::Conflict("saved_cards_limit".into()));
+                                }
+                                sqlx::query(
+                                    "INSERT INTO saved_cards (id, contact_id, sales_channel_id, provider, alias, masked_pan, brand, expiry, holder, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                                )
+                                .bind(card.id)
+                                .bind(card.contact_id)
+                                .bind(card.sales_channel_id)
+                                .bind(card.provider.as_str())
+                                .bind(&card.alias)
+                                .bind(&card.masked_pan)
+                                .bind(&card.brand)
+                                .bind(&card.expiry)
+                                .bind(&card.holder)
+                                .bind(ts(at))
+                                .execute(&mut *tx)
+                                .await
+                                // Another contact saved this alias meanwhile.
+                                .map_err(|e| conflict_on_unique(e, "saved_card_alias_taken"))?;
+                            }
+                        }
+                        OrderOp::InstallmentsInsert(installments) => {
+                            for i in installments {
+                                let saved_card_id = i
+                                    .saved_card_id
+                                    .map(|id| kept_cards.get(&id).copied().unwrap_or(id));
+                                sqlx::query(
+                                    "INSERT INTO installments (id, order_id, plan_id, number, due_on, amount_minor, currency, status, attempts, next_attempt_at, claimed_until, saved_card_id, card_payment_id, failure_reason, paid_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, NULL, $10, $11, NULL, $12, $13, $13)",
+                                )
+                                .bind(i.id)
+                                .bind(order_id)
+                                .bind(i.plan_id)
+                                .bind(i32::from(i.number))
+                                .bind(i.due_on)
+                                .bind(i.amount.amount_minor())
+                                .bind(i.amount.currency().code())
+                                .bind(i.status.as_str())
+                                .bind(ts(i.next_attempt_at))
+                                .bind(saved_card_id)
+                                .bind(i.card_payment_id)
+                                .bind(i.paid_at.map(ts))
+                                .bind(ts(at))
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(|e| conflict_on_unique(e, "installment_exists"))?;
+                            }
+                        }
+                        OrderOp::InstallmentSet {
+                            id,
+                            from,
+                            to,
+                            attempts_increment,
+                            next_attempt_at,
+                            card_payment_id,
+                            failure_reason,
+                            paid_at,
+                        } => {
+                            let row = sqlx::query(
+                                "SELECT status FROM installments WHERE id = $1 AND order_id = $2",
+                            )
+                            .bind(*id)
+                            .bind(order_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .ok_or(StoreError::NotFound("installment"))?;
+                            let status: String = row.try_get("status")?;
+                            let status = InstallmentStatus::parse(&status)
+                                .ok_or_else(|| corrupt(status.clone()))?;
+                            if !from.contains(&status) {
+                                return Err(StoreError::Conflict("installment_moved".into()));
+                            }
+                            sqlx::query(
+                                "UPDATE installments SET status = $2, attempts = attempts + $3, next_attempt_at = COALESCE($4, next_attempt_at), card_payment_id = COALESCE($5, card_payment_id), failure_reason = COALESCE($6, failure_reason), paid_at = COALESCE($7, paid_at), claimed_until = NULL, updated_at = $8 WHERE id = $1",
+                            )
+                            .bind(*id)
+                            .bind(to.as_str())
+                            .bind(i32::from(*attempts_increment))
+                            .bind(next_attempt_at.map(ts))
+                            .bind(*card_payment_id)
+                            .bind(failure_reason)
+                            .bind(paid_at.map(ts))
                             .bind(ts(at))
                             .execute(&mut *tx)
                             .await?;
@@ -2496,6 +2753,312 @@ macro_rules! sql_store {
                 rows.iter()
                     .map(|r| Ok((map_webhook(r)?, r.try_get::<String, _>("status")?)))
                     .collect()
+            }
+
+            async fn saved_cards_of_contact(&self, contact_id: Uuid) -> Result<Vec<SavedCard>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM saved_cards WHERE contact_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
+                )
+                .bind(contact_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_saved_card).collect()
+            }
+
+            async fn get_saved_card(&self, id: Uuid) -> Result<SavedCard> {
+                let row = sqlx::query(
+                    "SELECT * FROM saved_cards WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StoreError::NotFound("saved card"))?;
+                map_saved_card(&row)
+            }
+
+            async fn saved_card_by_alias(
+                &self,
+                sales_channel_id: Uuid,
+                alias: &str,
+            ) -> Result<Option<SavedCard>> {
+                let row = sqlx::query(
+                    "SELECT * FROM saved_cards WHERE sales_channel_id = $1 AND alias = $2 AND deleted_at IS NULL",
+                )
+                .bind(sales_channel_id)
+                .bind(alias)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref().map(map_saved_card).transpose()
+            }
+
+            async fn update_saved_card(
+                &self,
+                id: Uuid,
+                expiry: Option<&str>,
+                holder: Option<&str>,
+            ) -> Result<SavedCard> {
+                let done = sqlx::query(
+                    "UPDATE saved_cards SET expiry = COALESCE($2, expiry), holder = COALESCE($3, holder), updated_at = $4 WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(id)
+                .bind(expiry)
+                .bind(holder)
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("saved card"));
+                }
+                let row = sqlx::query("SELECT * FROM saved_cards WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.write)
+                    .await?;
+                map_saved_card(&row)
+            }
+
+            async fn delete_saved_card(&self, id: Uuid) -> Result<()> {
+                let at = now();
+                let done = sqlx::query(
+                    "UPDATE saved_cards SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+                )
+                .bind(id)
+                .bind(ts(at))
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("saved card"));
+                }
+                Ok(())
+            }
+
+            async fn create_account_link(
+                &self,
+                token_hash: &str,
+                contact_id: Uuid,
+                expires_at: OffsetDateTime,
+            ) -> Result<()> {
+                self.get_contact(contact_id).await?;
+                let at = now();
+                let mut tx = self.write.begin().await?;
+                // Keep the table bounded: expired links go when new ones come.
+                sqlx::query("DELETE FROM account_links WHERE expires_at < $1")
+                    .bind(ts(at))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO account_links (token_hash, contact_id, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(contact_id)
+                .bind(ts(expires_at))
+                .bind(ts(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_on_unique(e, "account link token reused"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn account_link_contact(
+                &self,
+                token_hash: &str,
+                now: OffsetDateTime,
+            ) -> Result<Option<Uuid>> {
+                let row = sqlx::query(
+                    "SELECT contact_id FROM account_links WHERE token_hash = $1 AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(ts(now))
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|r| r.try_get::<Uuid, _>("contact_id").map_err(StoreError::from))
+                    .transpose()
+            }
+
+            async fn create_installment_plan(
+                &self,
+                plan: &NewInstallmentPlan,
+            ) -> Result<InstallmentPlanRow> {
+                let c = plan_columns(&plan.plan)?;
+                self.get_point_of_sale(plan.point_of_sale_id).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO installment_plans (id, point_of_sale_id, name, count, split, interval, min_amount_minor, currency, mode, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                )
+                .bind(id)
+                .bind(plan.point_of_sale_id)
+                .bind(&plan.name)
+                .bind(c.count)
+                .bind(c.split)
+                .bind(c.interval)
+                .bind(c.min_amount_minor)
+                .bind(c.currency)
+                .bind(c.mode)
+                .bind(plan.active)
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                let row = sqlx::query("SELECT * FROM installment_plans WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.write)
+                    .await?;
+                map_installment_plan(&row)
+            }
+
+            async fn update_installment_plan(
+                &self,
+                id: Uuid,
+                plan: &NewInstallmentPlan,
+            ) -> Result<InstallmentPlanRow> {
+                let c = plan_columns(&plan.plan)?;
+                self.get_point_of_sale(plan.point_of_sale_id).await?;
+                let done = sqlx::query(
+                    "UPDATE installment_plans SET point_of_sale_id = $2, name = $3, count = $4, split = $5, interval = $6, min_amount_minor = $7, currency = $8, mode = $9, active = $10, updated_at = $11 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(plan.point_of_sale_id)
+                .bind(&plan.name)
+                .bind(c.count)
+                .bind(c.split)
+                .bind(c.interval)
+                .bind(c.min_amount_minor)
+                .bind(c.currency)
+                .bind(c.mode)
+                .bind(plan.active)
+                .bind(ts(now()))
+                .execute(&self.write)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("installment plan"));
+                }
+                let row = sqlx::query("SELECT * FROM installment_plans WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.write)
+                    .await?;
+                map_installment_plan(&row)
+            }
+
+            async fn get_installment_plan(&self, id: Uuid) -> Result<InstallmentPlanRow> {
+                let row = sqlx::query("SELECT * FROM installment_plans WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("installment plan"))?;
+                map_installment_plan(&row)
+            }
+
+            async fn list_installment_plans(
+                &self,
+                point_of_sale_id: Option<Uuid>,
+            ) -> Result<Vec<InstallmentPlanRow>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM installment_plans WHERE ($1 IS NULL OR point_of_sale_id = $1) ORDER BY created_at, id",
+                )
+                .bind(point_of_sale_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_installment_plan).collect()
+            }
+
+            async fn delete_installment_plan(&self, id: Uuid) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                let used = sqlx::query("SELECT 1 FROM installments WHERE plan_id = $1 LIMIT 1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if used.is_some() {
+                    return Err(StoreError::Conflict("plan_in_use".into()));
+                }
+                // The foreign key settles a race with an order scheduling installments with it.
+                let done = sqlx::query("DELETE FROM installment_plans WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| match err.as_database_error().map(|d| d.kind()) {
+                        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
+                            StoreError::Conflict("plan_in_use".into())
+                        }
+                        _ => StoreError::Db(err),
+                    })?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("installment plan"));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn installments_of_order(&self, order_id: Uuid) -> Result<Vec<InstallmentRow>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM installments WHERE order_id = $1 ORDER BY number",
+                )
+                .bind(order_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_installment).collect()
+            }
+
+            async fn get_installment(&self, id: Uuid) -> Result<InstallmentRow> {
+                let row = sqlx::query("SELECT * FROM installments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound("installment"))?;
+                map_installment(&row)
+            }
+
+            async fn claim_due_installments(
+                &self,
+                now: OffsetDateTime,
+                lease_until: OffsetDateTime,
+                limit: u32,
+            ) -> Result<Vec<InstallmentRow>> {
+                let sql = match BACKEND {
+                    // SKIP LOCKED: runners claim disjoint rows without waiting on each other; a
+                    // row another runner leased meanwhile fails the re-checked condition.
+                    Backend::Postgres => "UPDATE installments SET claimed_until = $2 WHERE id IN (SELECT id FROM installments WHERE status = 'open' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *",
+                    // SQLite has one writer: the statement is atomic as it is.
+                    Backend::Sqlite => "UPDATE installments SET claimed_until = $2 WHERE id IN (SELECT id FROM installments WHERE status = 'open' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, id LIMIT $3) RETURNING *",
+                };
+                let rows = sqlx::query(sql)
+                    .bind(ts(now))
+                    .bind(ts(lease_until))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.write)
+                    .await?;
+                let mut claimed = rows
+                    .iter()
+                    .map(map_installment)
+                    .collect::<Result<Vec<_>>>()?;
+                claimed.sort_by_key(|i| (i.next_attempt_at, i.id));
+                Ok(claimed)
+            }
+
+            async fn release_installment_claim(&self, id: Uuid) -> Result<()> {
+                let done = sqlx::query("UPDATE installments SET claimed_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("installment"));
+                }
+                Ok(())
+            }
+
+            async fn list_installments(
+                &self,
+                institution_id: Option<Uuid>,
+                status: Option<InstallmentStatus>,
+                limit: u32,
+            ) -> Result<Vec<InstallmentRow>> {
+                let rows = sqlx::query(
+                    "SELECT i.* FROM installments i JOIN orders o ON o.id = i.order_id WHERE ($1 IS NULL OR o.institution_id = $1) AND ($2 IS NULL OR i.status = $2) ORDER BY i.due_on DESC, i.created_at DESC, i.id DESC LIMIT $3",
+                )
+                .bind(institution_id)
+                .bind(status.map(InstallmentStatus::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_installment).collect()
             }
         }
     };

@@ -91,6 +91,46 @@ impl TestDb {
             .join(backend)
     }
 
+    /// A new database of the same backend migrated up to `version` only (by sqlx, from the
+    /// migration files), and a store on it (the store does not migrate it further).
+    async fn fresh_at_version(&self, version: i64) -> (DynStore, Option<TempDirGuard>) {
+        let migrator = sqlx::migrate::Migrator::new(self.migrations_dir())
+            .await
+            .unwrap();
+        let (url, dir) = match &self.raw {
+            Raw::Sqlite(_) => {
+                let dir = TempDirGuard::new().unwrap();
+                let url = sqlite_url(&dir.db_path());
+                let options =
+                    <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+                        .unwrap()
+                        .create_if_missing(true)
+                        .foreign_keys(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                migrator.run_to(version, &mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                (url, Some(dir))
+            }
+            Raw::Postgres(url) => {
+                let url = testing::fresh_pg_url(url).await;
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                migrator.run_to(version, &mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                (url, None)
+            }
+        };
+        let store = guichet_store::connect(guichet_store::ConnectOptions {
+            url,
+            master_key: testing::test_key(),
+            max_connections: 2,
+        })
+        .await
+        .unwrap();
+        (store, dir)
+    }
+
     /// A second store on a new, empty database of the same backend (not migrated), with its
     /// own random master key.
     async fn fresh_unmigrated(&self) -> (DynStore, Option<TempDirGuard>) {
@@ -260,6 +300,13 @@ conformance! {
     session_expiry_offset => sqlite_session_expiry_offset, pg_session_expiry_offset;
     shop_keys => sqlite_shop_keys, pg_shop_keys;
     idempotency_keys => sqlite_idempotency_keys, pg_idempotency_keys;
+    migration_0004_keeps_legs_and_refunds => sqlite_migration_0004_keeps_legs_and_refunds, pg_migration_0004_keeps_legs_and_refunds;
+    saved_cards => sqlite_saved_cards, pg_saved_cards;
+    account_links => sqlite_account_links, pg_account_links;
+    installment_plans => sqlite_installment_plans, pg_installment_plans;
+    installments => sqlite_installments, pg_installments;
+    installment_claims => sqlite_installment_claims, pg_installment_claims;
+    concurrent_installment_claims => sqlite_concurrent_installment_claims, pg_concurrent_installment_claims;
 }
 
 /// `assert!(matches!(..))` that shows what came instead.
@@ -334,7 +381,7 @@ struct Shop {
     pos_id: Uuid,
 }
 
-async fn shop(db: &TestDb, name: &str) -> Shop {
+async fn shop(db: &DynStore, name: &str) -> Shop {
     let inst = db.create_institution(name, Currency::EUR).await.unwrap();
     let org = db
         .create_organizer(inst.id, &format!("{name} organizer"))
@@ -825,6 +872,7 @@ fn ogone_input(credentials: &[(&str, &str)]) -> PaymentSystemInput {
         cvv_on_saved_cards: true,
         three_ds_policy: ThreeDsPolicy::CloseToEvent,
         three_ds_days: 7,
+        max_saved_cards: 3,
     }
 }
 
@@ -891,6 +939,7 @@ async fn payment_system(db: &TestDb) {
     assert!(got.cvv_on_saved_cards);
     assert_eq!(got.three_ds_policy, ThreeDsPolicy::CloseToEvent);
     assert_eq!(got.three_ds_days, 7);
+    assert_eq!(got.max_saved_cards, 3);
     let shown = format!("{got:?}");
     assert!(!shown.contains(PASSPHRASE) && !shown.contains(PASSWORD));
 
@@ -921,7 +970,9 @@ async fn payment_system(db: &TestDb) {
     second.three_ds_policy = ThreeDsPolicy::Always;
     second.three_ds_days = 0;
     second.cvv_on_saved_cards = false;
+    second.max_saved_cards = 0;
     let put2 = db.put_payment_system(s.channel_id, &second).await.unwrap();
+    assert_eq!(put2.max_saved_cards, 0);
     assert_eq!(put2.label, "Ogone (production)");
     assert_eq!(put2.three_ds_policy, ThreeDsPolicy::Always);
     assert_eq!(put2.three_ds_days, 0);
@@ -1822,6 +1873,33 @@ fn parse_schema(sql: &str) -> (BTreeMap<String, Table>, Vec<String>) {
     (tables, others)
 }
 
+/// Removes the blocks between `-- lockstep: dialect begin` and `-- lockstep: dialect end`
+/// lines: one change made the backend's own way (SQLite rebuilds a table to widen a CHECK
+/// constraint, PostgreSQL alters it). Returns the rest and how many blocks there were.
+fn without_dialect_blocks(sql: &str) -> (String, usize) {
+    let (mut kept, mut blocks, mut inside) = (String::new(), 0, false);
+    for line in sql.lines() {
+        match line.trim() {
+            "-- lockstep: dialect begin" => {
+                assert!(!inside, "nested dialect block");
+                inside = true;
+                blocks += 1;
+            }
+            "-- lockstep: dialect end" => {
+                assert!(inside, "dialect block end without a begin");
+                inside = false;
+            }
+            _ if !inside => {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(!inside, "unterminated dialect block");
+    (kept, blocks)
+}
+
 #[test]
 fn migrations_lockstep() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
@@ -1847,8 +1925,14 @@ fn migrations_lockstep() {
             std::fs::read_to_string(root.join(backend).join(file))
                 .unwrap_or_else(|e| panic!("read {backend}/{file}: {e}"))
         };
-        let (sqlite_tables, sqlite_other) = parse_schema(&read("sqlite"));
-        let (pg_tables, pg_other) = parse_schema(&read("postgres"));
+        let (sqlite_sql, sqlite_blocks) = without_dialect_blocks(&read("sqlite"));
+        let (pg_sql, pg_blocks) = without_dialect_blocks(&read("postgres"));
+        assert_eq!(
+            sqlite_blocks, pg_blocks,
+            "{file}: the same number of dialect blocks on both backends"
+        );
+        let (sqlite_tables, sqlite_other) = parse_schema(&sqlite_sql);
+        let (pg_tables, pg_other) = parse_schema(&pg_sql);
         // Other statements (indexes, ALTER TABLE) may name column types: compare them with
         // PostgreSQL's types written as SQLite's.
         let pg_other: Vec<String> = pg_other
@@ -1922,4 +2006,1228 @@ fn lockstep_parser_sees_columns() {
     );
     assert_eq!(t.constraints, vec!["UNIQUE (a, b)".to_owned()]);
     assert_eq!(others, vec!["CREATE INDEX t_b ON t(b)".to_owned()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved cards, account links, installment plans and installments (migration 0004)
+// ---------------------------------------------------------------------------------------------
+
+use guichet_domain::installments::{InstallmentPlan, Interval, PlanMode, Split};
+use guichet_domain::order::{Delivery, LineKind, OrderLine};
+use guichet_store::{
+    CardDetails, HoldStatus, InstallmentPlanRow, InstallmentRow, InstallmentStatus, LegKind,
+    NewCardPayment, NewInstallment, NewInstallmentPlan, NewOrder, NewRefund, NewSavedCard, Order,
+    OrderOp, PaymentInitiator, RefundDestination, RefundStatus,
+};
+use time::macros::date;
+
+/// A fresh order of `total_minor` EUR at the shop's point of sale.
+async fn new_order(
+    store: &DynStore,
+    s: &Shop,
+    contact_id: Option<Uuid>,
+    total_minor: i64,
+) -> Order {
+    store
+        .create_order(&NewOrder {
+            institution_id: s.institution_id,
+            point_of_sale_id: s.pos_id,
+            shop_key_id: None,
+            contact_id,
+            currency: Currency::EUR,
+            language: "fr".into(),
+            total: eur(total_minor),
+            lines: vec![OrderLine {
+                kind: LineKind::Fee,
+                label: "Frais".into(),
+                quantity: 1,
+                unit_amount: eur(total_minor),
+                event: None,
+                voucher_product_id: None,
+            }],
+            delivery: Delivery {
+                mode: "electronic".into(),
+                delay: "immediate".into(),
+                fee: eur(0),
+            },
+            first_event_at: None,
+            return_url: None,
+            cancel_url: None,
+            checkout_token_hash: Uuid::now_v7().simple().to_string(),
+            hold_expires_at: OffsetDateTime::now_utc() + Duration::minutes(20),
+        })
+        .await
+        .unwrap()
+}
+
+/// Applies `ops` to the order at its current version.
+async fn apply(store: &DynStore, order_id: Uuid, ops: Vec<OrderOp>) -> Result<Order, StoreError> {
+    let version = store.get_order(order_id).await.unwrap().version;
+    store.apply_order_ops(order_id, version, &ops).await
+}
+
+fn card(contact_id: Uuid, channel_id: Uuid, alias: &str, last4: &str) -> NewSavedCard {
+    NewSavedCard {
+        id: Uuid::now_v7(),
+        contact_id,
+        sales_channel_id: channel_id,
+        provider: ProviderKind::Ogone,
+        alias: alias.into(),
+        masked_pan: format!("XXXXXXXXXXXX{last4}"),
+        brand: "VISA".into(),
+        expiry: "1230".into(),
+        holder: "Ada Lovelace".into(),
+    }
+}
+
+fn save(card: &NewSavedCard, max: u32) -> OrderOp {
+    OrderOp::SavedCardInsert {
+        card: card.clone(),
+        max,
+    }
+}
+
+fn three_part_plan() -> InstallmentPlan {
+    InstallmentPlan {
+        count: 3,
+        split: Split::Percentages(vec![50, 25, 25]),
+        interval: Interval::Days(30),
+        min_amount: eur(10_000),
+        mode: PlanMode::Restrictive,
+    }
+}
+
+async fn plan_at(db: &DynStore, pos_id: Uuid) -> InstallmentPlanRow {
+    db.create_installment_plan(&NewInstallmentPlan {
+        point_of_sale_id: pos_id,
+        name: "3x".into(),
+        plan: three_part_plan(),
+        active: true,
+    })
+    .await
+    .unwrap()
+}
+
+fn installment(
+    plan_id: Uuid,
+    number: u8,
+    due_on: time::Date,
+    minor: i64,
+    next: OffsetDateTime,
+) -> NewInstallment {
+    NewInstallment {
+        id: Uuid::now_v7(),
+        plan_id,
+        number,
+        due_on,
+        amount: eur(minor),
+        status: InstallmentStatus::Open,
+        next_attempt_at: next,
+        saved_card_id: None,
+        card_payment_id: None,
+        paid_at: None,
+    }
+}
+
+fn set(id: Uuid, from: &[InstallmentStatus], to: InstallmentStatus) -> OrderOp {
+    OrderOp::InstallmentSet {
+        id,
+        from: from.to_vec(),
+        to,
+        attempts_increment: false,
+        next_attempt_at: None,
+        card_payment_id: None,
+        failure_reason: None,
+        paid_at: None,
+    }
+}
+
+/// Microseconds, UTC: what a timestamp reads back as on both backends.
+fn micros(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(UtcOffset::UTC);
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap()
+}
+
+async fn migration_0004_keeps_legs_and_refunds(db: &TestDb) {
+    // A database at 0003 with a committed card leg, its payment and a refund of it.
+    let (store, dir) = db.fresh_at_version(3).await;
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+    let s = shop(&store, "Old").await;
+    let order = new_order(&store, &s, None, 5000).await;
+    let leg_id = Uuid::now_v7();
+    let refund_id = Uuid::now_v7();
+    apply(
+        &store,
+        order.id,
+        vec![
+            OrderOp::LegInsert {
+                leg_id,
+                kind: LegKind::Card,
+                source_id: s.channel_id,
+                amount: eur(5000),
+                status: HoldStatus::Committed,
+            },
+            OrderOp::RefundInsert(NewRefund {
+                id: refund_id,
+                leg_id,
+                destination: RefundDestination::CreditBalance,
+                amount: eur(1000),
+                status: RefundStatus::PendingProvider,
+                card_payment_id: None,
+                requested_by: "admin".into(),
+                next_check_at: OffsetDateTime::now_utc(),
+            }),
+        ],
+    )
+    .await
+    .unwrap();
+    let legs_before = store.get_order(order.id).await.unwrap().legs;
+    let refunds_before = store.refunds_of_order(order.id).await.unwrap();
+    assert_eq!(legs_before.len(), 1);
+    assert_eq!(legs_before[0].refunded, eur(1000));
+    assert_eq!(refunds_before.len(), 1);
+
+    assert_eq!(store.migrate().await.unwrap(), 1, "0004 and nothing else");
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.get_order(order.id).await.unwrap().legs, legs_before);
+    assert_eq!(
+        store.refunds_of_order(order.id).await.unwrap(),
+        refunds_before
+    );
+
+    // The rebuilt legs still guard refunds, and take the new kind.
+    apply(
+        &store,
+        order.id,
+        vec![OrderOp::RefundInsert(NewRefund {
+            id: Uuid::now_v7(),
+            leg_id,
+            destination: RefundDestination::CreditBalance,
+            amount: eur(4001),
+            status: RefundStatus::PendingProvider,
+            card_payment_id: None,
+            requested_by: "admin".into(),
+            next_check_at: OffsetDateTime::now_utc(),
+        })],
+    )
+    .await
+    .map(|_| ())
+    .expect_err("more than the leg collected");
+    let installments_leg = Uuid::now_v7();
+    let after = apply(
+        &store,
+        order.id,
+        vec![OrderOp::LegInsert {
+            leg_id: installments_leg,
+            kind: LegKind::Installments,
+            source_id: order.id,
+            amount: eur(2000),
+            status: HoldStatus::Held,
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.legs.len(), 2);
+    assert_eq!(after.legs[1].kind, LegKind::Installments);
+    let other_order = new_order(&store, &s, None, 100).await;
+
+    if let Some(dir) = &dir {
+        let mut conn = sqlx::SqliteConnection::connect(&sqlite_url(&dir.db_path()))
+            .await
+            .unwrap();
+        let violations = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(violations.is_empty(), "foreign keys hold after the rebuild");
+        let parents: Vec<String> =
+            sqlx::query("SELECT \"table\" FROM pragma_foreign_key_list('refunds')")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        assert!(parents.contains(&"order_legs".to_owned()), "{parents:?}");
+        let temp: i64 = sqlx::query("SELECT COUNT(*) FROM sqlite_temp_master")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(temp, 0);
+        let bad = sqlx::query(
+            "INSERT INTO order_legs (id, order_id, kind, source_id, amount_minor, status, created_at, updated_at) VALUES ($1, $2, 'bogus', $2, 1, 'held', 'x', 'x')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(other_order.id)
+        .execute(&mut conn)
+        .await;
+        assert!(bad.is_err(), "the kind CHECK is kept");
+        let orphan = sqlx::query(
+            "INSERT INTO refunds (id, order_id, leg_id, destination, amount_minor, currency, status, requested_by, next_check_at, created_at, updated_at) VALUES ($1, $2, $3, 'card', 1, 'EUR', 'failed', 'x', 'x', 'x', 'x')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(other_order.id)
+        .bind(Uuid::now_v7())
+        .execute(&mut conn)
+        .await;
+        assert!(
+            orphan.is_err(),
+            "refunds.leg_id still references order_legs"
+        );
+    }
+}
+
+async fn saved_cards(db: &TestDb) {
+    let s = shop(db, "A").await;
+    let other_shop = shop(db, "B").await;
+    let ada = db
+        .create_contact(&new_contact(s.institution_id, None, "Ada", "Lovelace"))
+        .await
+        .unwrap();
+    let bob = db
+        .create_contact(&new_contact(s.institution_id, None, "Bob", "Morane"))
+        .await
+        .unwrap();
+    let order = new_order(db, &s, Some(ada.id), 1000).await;
+    let unknown = Uuid::now_v7();
+    assert!(db.saved_cards_of_contact(ada.id).await.unwrap().is_empty());
+
+    let first = card(ada.id, s.channel_id, "ALIAS-1", "4242");
+    apply(db, order.id, vec![save(&first, 2)]).await.unwrap();
+    let got = db.get_saved_card(first.id).await.unwrap();
+    assert_eq!(got.id, first.id);
+    assert_eq!(got.contact_id, ada.id);
+    assert_eq!(got.sales_channel_id, s.channel_id);
+    assert_eq!(got.provider, ProviderKind::Ogone);
+    assert_eq!(got.alias, "ALIAS-1");
+    assert_eq!(got.masked_pan, "XXXXXXXXXXXX4242");
+    assert_eq!(got.brand, "VISA");
+    assert_eq!(got.expiry, "1230");
+    assert_eq!(got.holder, "Ada Lovelace");
+    assert_eq!(got.created_at, got.updated_at);
+    assert_eq!(
+        db.saved_cards_of_contact(ada.id).await.unwrap(),
+        vec![got.clone()]
+    );
+    assert_eq!(
+        db.saved_card_by_alias(s.channel_id, "ALIAS-1")
+            .await
+            .unwrap(),
+        Some(got.clone())
+    );
+    assert_eq!(
+        db.saved_card_by_alias(other_shop.channel_id, "ALIAS-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.saved_card_by_alias(s.channel_id, "nope").await.unwrap(),
+        None
+    );
+
+    // The same alias again updates the card (idempotent) and keeps its id; the limit does not
+    // count it.
+    let mut again = card(ada.id, s.channel_id, "ALIAS-1", "4242");
+    again.expiry = "0131".into();
+    again.brand = "MasterCard".into();
+    again.masked_pan = "5555XXXXXXXX4444".into();
+    again.holder = "A. Lovelace".into();
+    apply(db, order.id, vec![save(&again, 1)]).await.unwrap();
+    let cards = db.saved_cards_of_contact(ada.id).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].id, first.id);
+    assert_eq!(cards[0].expiry, "0131");
+    assert_eq!(cards[0].brand, "MasterCard");
+    assert_eq!(cards[0].masked_pan, "5555XXXXXXXX4444");
+    assert_eq!(cards[0].holder, "A. Lovelace");
+    assert_eq!(cards[0].created_at, got.created_at);
+    assert!(cards[0].updated_at >= got.updated_at);
+    assert_err!(db.get_saved_card(again.id).await, StoreError::NotFound(_));
+
+    // The limit counts live cards; a refused save writes nothing of its list.
+    let second = card(ada.id, s.channel_id, "ALIAS-2", "1111");
+    apply(db, order.id, vec![save(&second, 2)]).await.unwrap();
+    let third = card(ada.id, other_shop.channel_id, "ALIAS-3", "0005");
+    let version = db.get_order(order.id).await.unwrap().version;
+    assert_err!(
+        apply(db, order.id, vec![OrderOp::SetStatus { to: guichet_store::OrderStatus::Cancelled }, save(&third, 2)]).await,
+        StoreError::Conflict(c) if c == "saved_cards_limit"
+    );
+    let after = db.get_order(order.id).await.unwrap();
+    assert_eq!(after.version, version, "nothing written");
+    assert_eq!(after.status, guichet_store::OrderStatus::AwaitingPayment);
+    assert_err!(
+        apply(db, order.id, vec![save(&third, 0)]).await,
+        StoreError::Conflict(c) if c == "saved_cards_limit"
+    );
+    assert_eq!(db.saved_cards_of_contact(ada.id).await.unwrap().len(), 2);
+
+    // Another contact's live alias on the same channel is refused; on another channel it is
+    // another card.
+    let bobs = card(bob.id, s.channel_id, "ALIAS-1", "9999");
+    assert_err!(
+        apply(db, order.id, vec![save(&bobs, 5)]).await,
+        StoreError::Conflict(c) if c == "saved_card_alias_taken"
+    );
+    let bobs_elsewhere = card(bob.id, other_shop.channel_id, "ALIAS-1", "9999");
+    apply(db, order.id, vec![save(&bobs_elsewhere, 5)])
+        .await
+        .unwrap();
+    assert_eq!(db.saved_cards_of_contact(bob.id).await.unwrap().len(), 1);
+    let ghost = card(unknown, s.channel_id, "ALIAS-X", "0000");
+    assert_err!(
+        apply(db, order.id, vec![save(&ghost, 5)]).await,
+        StoreError::NotFound(_)
+    );
+
+    // Updates.
+    let updated = db
+        .update_saved_card(second.id, Some("0928"), None)
+        .await
+        .unwrap();
+    assert_eq!(updated.expiry, "0928");
+    assert_eq!(updated.holder, "Ada Lovelace");
+    let updated = db
+        .update_saved_card(second.id, None, Some("ADA L"))
+        .await
+        .unwrap();
+    assert_eq!(updated.expiry, "0928");
+    assert_eq!(updated.holder, "ADA L");
+    assert_eq!(db.get_saved_card(second.id).await.unwrap(), updated);
+    assert_err!(
+        db.update_saved_card(unknown, Some("0101"), None).await,
+        StoreError::NotFound(_)
+    );
+
+    // Deletion: gone from reads, frees a place, its alias may be saved again as a new card.
+    db.delete_saved_card(first.id).await.unwrap();
+    assert_err!(db.get_saved_card(first.id).await, StoreError::NotFound(_));
+    assert_err!(
+        db.delete_saved_card(first.id).await,
+        StoreError::NotFound(_)
+    );
+    assert_err!(db.delete_saved_card(unknown).await, StoreError::NotFound(_));
+    assert_err!(
+        db.update_saved_card(first.id, Some("0101"), None).await,
+        StoreError::NotFound(_)
+    );
+    assert_eq!(
+        db.saved_card_by_alias(s.channel_id, "ALIAS-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.saved_cards_of_contact(ada.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![second.id]
+    );
+    let resaved = card(ada.id, s.channel_id, "ALIAS-1", "4242");
+    apply(db, order.id, vec![save(&resaved, 2)]).await.unwrap();
+    assert_eq!(
+        db.saved_card_by_alias(s.channel_id, "ALIAS-1")
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(resaved.id)
+    );
+    assert_eq!(
+        db.saved_cards_of_contact(ada.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![second.id, resaved.id],
+        "oldest first"
+    );
+}
+
+async fn account_links(db: &TestDb) {
+    let s = shop(db, "A").await;
+    let ada = db
+        .create_contact(&new_contact(s.institution_id, None, "Ada", "Lovelace"))
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let expires = now + Duration::minutes(30);
+    db.create_account_link("hash-1", ada.id, expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.account_link_contact("hash-1", now).await.unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(
+        db.account_link_contact("hash-1", expires - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(
+        db.account_link_contact("hash-1", expires).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.account_link_contact("hash-1", expires + Duration::hours(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.account_link_contact("hash-unknown", now).await.unwrap(),
+        None
+    );
+    assert_err!(
+        db.create_account_link("hash-1", ada.id, expires).await,
+        StoreError::Conflict(_)
+    );
+    assert_err!(
+        db.create_account_link("hash-2", Uuid::now_v7(), expires)
+            .await,
+        StoreError::NotFound(_)
+    );
+    // An expired link is purged when another is created.
+    db.create_account_link("hash-old", ada.id, now - Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.account_link_contact("hash-old", now - Duration::minutes(2))
+            .await
+            .unwrap(),
+        Some(ada.id)
+    );
+    db.create_account_link("hash-3", ada.id, expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.account_link_contact("hash-old", now - Duration::minutes(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.account_link_contact("hash-3", now).await.unwrap(),
+        Some(ada.id)
+    );
+}
+
+async fn installment_plans(db: &TestDb) {
+    let a = shop(db, "A").await;
+    let b = shop(db, "B").await;
+    let unknown = Uuid::now_v7();
+    assert!(db.list_installment_plans(None).await.unwrap().is_empty());
+
+    let three = plan_at(db, a.pos_id).await;
+    assert_eq!(three.point_of_sale_id, a.pos_id);
+    assert_eq!(three.name, "3x");
+    assert_eq!(three.plan, three_part_plan());
+    assert!(three.active);
+    assert_eq!(three.created_at, three.updated_at);
+    assert_eq!(db.get_installment_plan(three.id).await.unwrap(), three);
+
+    let monthly = NewInstallmentPlan {
+        point_of_sale_id: b.pos_id,
+        name: "10 mois".into(),
+        plan: InstallmentPlan {
+            count: 10,
+            split: Split::Equal,
+            interval: Interval::Monthly,
+            min_amount: Money::new(0, Currency::CHF),
+            mode: PlanMode::Free,
+        },
+        active: false,
+    };
+    let ten = db.create_installment_plan(&monthly).await.unwrap();
+    assert_eq!(ten.plan, monthly.plan);
+    assert!(!ten.active);
+    assert_eq!(db.get_installment_plan(ten.id).await.unwrap(), ten);
+    assert_eq!(
+        db.list_installment_plans(None).await.unwrap(),
+        vec![three.clone(), ten.clone()]
+    );
+    assert_eq!(
+        db.list_installment_plans(Some(a.pos_id)).await.unwrap(),
+        vec![three.clone()]
+    );
+    assert_eq!(
+        db.list_installment_plans(Some(unknown)).await.unwrap(),
+        vec![]
+    );
+
+    // Refused: an invalid plan, an unknown point of sale.
+    let mut invalid = monthly.clone();
+    invalid.plan.count = 1;
+    assert_err!(
+        db.create_installment_plan(&invalid).await,
+        StoreError::Invalid(_)
+    );
+    invalid.plan.count = 3;
+    invalid.plan.split = Split::Percentages(vec![50, 50]);
+    assert_err!(
+        db.create_installment_plan(&invalid).await,
+        StoreError::Invalid(_)
+    );
+    let mut nowhere = monthly.clone();
+    nowhere.point_of_sale_id = unknown;
+    assert_err!(
+        db.create_installment_plan(&nowhere).await,
+        StoreError::NotFound(_)
+    );
+    assert_eq!(db.list_installment_plans(None).await.unwrap().len(), 2);
+
+    // Update every field.
+    let changed = NewInstallmentPlan {
+        point_of_sale_id: a.pos_id,
+        name: "2x".into(),
+        plan: InstallmentPlan {
+            count: 2,
+            split: Split::Percentages(vec![70, 30]),
+            interval: Interval::Days(14),
+            min_amount: eur(5_000),
+            mode: PlanMode::Restrictive,
+        },
+        active: true,
+    };
+    let updated = db.update_installment_plan(ten.id, &changed).await.unwrap();
+    assert_eq!(updated.id, ten.id);
+    assert_eq!(updated.point_of_sale_id, a.pos_id);
+    assert_eq!(updated.name, "2x");
+    assert_eq!(updated.plan, changed.plan);
+    assert!(updated.active);
+    assert_eq!(updated.created_at, ten.created_at);
+    assert!(updated.updated_at >= ten.updated_at);
+    assert_eq!(db.get_installment_plan(ten.id).await.unwrap(), updated);
+    assert_eq!(
+        db.list_installment_plans(Some(b.pos_id)).await.unwrap(),
+        vec![]
+    );
+    assert_err!(
+        db.update_installment_plan(unknown, &changed).await,
+        StoreError::NotFound(_)
+    );
+    assert_err!(
+        db.update_installment_plan(ten.id, &invalid).await,
+        StoreError::Invalid(_)
+    );
+    assert_err!(
+        db.update_installment_plan(ten.id, &nowhere).await,
+        StoreError::NotFound(_)
+    );
+
+    // Deletion: an unused plan goes; a used one stays (deactivate it instead).
+    db.delete_installment_plan(ten.id).await.unwrap();
+    assert_err!(
+        db.get_installment_plan(ten.id).await,
+        StoreError::NotFound(_)
+    );
+    assert_err!(
+        db.delete_installment_plan(ten.id).await,
+        StoreError::NotFound(_)
+    );
+    let order = new_order(db, &a, None, 30_000).await;
+    let now = OffsetDateTime::now_utc();
+    apply(
+        db,
+        order.id,
+        vec![OrderOp::InstallmentsInsert(vec![installment(
+            three.id,
+            2,
+            date!(2026 - 01 - 31),
+            7_500,
+            now,
+        )])],
+    )
+    .await
+    .unwrap();
+    assert_err!(
+        db.delete_installment_plan(three.id).await,
+        StoreError::Conflict(c) if c == "plan_in_use"
+    );
+    let off = db
+        .update_installment_plan(
+            three.id,
+            &NewInstallmentPlan {
+                point_of_sale_id: a.pos_id,
+                name: "3x".into(),
+                plan: three_part_plan(),
+                active: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!off.active);
+    assert_eq!(db.list_installment_plans(None).await.unwrap(), vec![off]);
+}
+
+async fn installments(db: &TestDb) {
+    let s = shop(db, "A").await;
+    let other = shop(db, "B").await;
+    let ada = db
+        .create_contact(&new_contact(s.institution_id, None, "Ada", "Lovelace"))
+        .await
+        .unwrap();
+    let plan = plan_at(db, s.pos_id).await;
+    let order = new_order(db, &s, Some(ada.id), 30_000).await;
+    let unknown = Uuid::now_v7();
+    assert!(db.installments_of_order(order.id).await.unwrap().is_empty());
+
+    // Checkout: the card is saved and the later installments scheduled in one list, the card
+    // named by the id asked for.
+    let first_card = card(ada.id, s.channel_id, "ALIAS-1", "4242");
+    apply(db, order.id, vec![save(&first_card, 5)])
+        .await
+        .unwrap();
+    let again = card(ada.id, s.channel_id, "ALIAS-1", "4242");
+    let now = micros(OffsetDateTime::now_utc());
+    let paid_at = now - Duration::minutes(5);
+    let checkout_payment = Uuid::now_v7();
+    let mut one = installment(plan.id, 1, date!(2026 - 01 - 31), 15_000, now);
+    one.status = InstallmentStatus::Paid;
+    one.card_payment_id = Some(checkout_payment);
+    one.paid_at = Some(paid_at);
+    let mut two = installment(
+        plan.id,
+        2,
+        date!(2026 - 03 - 02),
+        7_500,
+        now + Duration::days(30),
+    );
+    two.saved_card_id = Some(again.id);
+    let mut three = installment(
+        plan.id,
+        3,
+        date!(2026 - 04 - 01),
+        7_500,
+        now + Duration::days(60),
+    );
+    three.saved_card_id = Some(again.id);
+    let leg_id = Uuid::now_v7();
+    let after = apply(
+        db,
+        order.id,
+        vec![
+            save(&again, 5),
+            OrderOp::LegInsert {
+                leg_id,
+                kind: LegKind::Installments,
+                source_id: ada.id,
+                amount: eur(15_000),
+                status: HoldStatus::Held,
+            },
+            // Listed out of order: read back by number.
+            OrderOp::InstallmentsInsert(vec![three.clone(), one.clone(), two.clone()]),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.legs.len(), 1);
+    assert_eq!(after.legs[0].kind, LegKind::Installments);
+    assert_eq!(after.legs[0].amount, eur(15_000));
+
+    let rows = db.installments_of_order(order.id).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.number).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let r1 = &rows[0];
+    assert_eq!(r1.id, one.id);
+    assert_eq!(r1.order_id, order.id);
+    assert_eq!(r1.plan_id, plan.id);
+    assert_eq!(r1.due_on, date!(2026 - 01 - 31));
+    assert_eq!(r1.amount, eur(15_000));
+    assert_eq!(r1.status, InstallmentStatus::Paid);
+    assert_eq!(r1.attempts, 0);
+    assert_eq!(r1.next_attempt_at, now);
+    assert_eq!(r1.claimed_until, None);
+    assert_eq!(r1.saved_card_id, None);
+    assert_eq!(r1.card_payment_id, Some(checkout_payment));
+    assert_eq!(r1.failure_reason, None);
+    assert_eq!(r1.paid_at, Some(paid_at));
+    assert_eq!(r1.created_at, r1.updated_at);
+    let r2 = &rows[1];
+    assert_eq!(r2.status, InstallmentStatus::Open);
+    assert_eq!(r2.due_on, date!(2026 - 03 - 02));
+    assert_eq!(r2.next_attempt_at, now + Duration::days(30));
+    assert_eq!(
+        r2.saved_card_id,
+        Some(first_card.id),
+        "the card kept, not the id asked for"
+    );
+    assert_eq!(r2.paid_at, None);
+    assert_eq!(rows[2].saved_card_id, Some(first_card.id));
+    assert_eq!(db.get_installment(two.id).await.unwrap(), rows[1]);
+    assert_err!(db.get_installment(unknown).await, StoreError::NotFound(_));
+
+    // A number is taken once per order; a plan or card must exist.
+    assert_err!(
+        apply(db, order.id, vec![OrderOp::InstallmentsInsert(vec![installment(plan.id, 2, date!(2026 - 05 - 01), 1, now)])]).await,
+        StoreError::Conflict(c) if c == "installment_exists"
+    );
+    assert!(
+        apply(
+            db,
+            order.id,
+            vec![OrderOp::InstallmentsInsert(vec![installment(
+                unknown,
+                4,
+                date!(2026 - 05 - 01),
+                1,
+                now
+            )])]
+        )
+        .await
+        .is_err()
+    );
+    let mut ghost_card = installment(plan.id, 4, date!(2026 - 05 - 01), 1, now);
+    ghost_card.saved_card_id = Some(unknown);
+    assert!(
+        apply(
+            db,
+            order.id,
+            vec![OrderOp::InstallmentsInsert(vec![ghost_card])]
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(db.installments_of_order(order.id).await.unwrap().len(), 3);
+
+    // A failed attempt: one more attempt, the next one later, the reason kept.
+    let retry_at = micros(now + Duration::days(31));
+    let attempt_payment = Uuid::now_v7();
+    apply(
+        db,
+        order.id,
+        vec![OrderOp::InstallmentSet {
+            id: two.id,
+            from: vec![InstallmentStatus::Open],
+            to: InstallmentStatus::Open,
+            attempts_increment: true,
+            next_attempt_at: Some(retry_at),
+            card_payment_id: Some(attempt_payment),
+            failure_reason: Some("declined".into()),
+            paid_at: None,
+        }],
+    )
+    .await
+    .unwrap();
+    let r2 = db.get_installment(two.id).await.unwrap();
+    assert_eq!(r2.status, InstallmentStatus::Open);
+    assert_eq!(r2.attempts, 1);
+    assert_eq!(r2.next_attempt_at, retry_at);
+    assert_eq!(r2.card_payment_id, Some(attempt_payment));
+    assert_eq!(r2.failure_reason.as_deref(), Some("declined"));
+    assert!(r2.updated_at >= r2.created_at);
+
+    // Then paid: None leaves the reason and the next attempt as they were.
+    let paid_payment = Uuid::now_v7();
+    let paid_now = micros(OffsetDateTime::now_utc());
+    apply(
+        db,
+        order.id,
+        vec![OrderOp::InstallmentSet {
+            id: two.id,
+            from: vec![InstallmentStatus::Open, InstallmentStatus::Failed],
+            to: InstallmentStatus::Paid,
+            attempts_increment: true,
+            next_attempt_at: None,
+            card_payment_id: Some(paid_payment),
+            failure_reason: None,
+            paid_at: Some(paid_now),
+        }],
+    )
+    .await
+    .unwrap();
+    let r2 = db.get_installment(two.id).await.unwrap();
+    assert_eq!(r2.status, InstallmentStatus::Paid);
+    assert_eq!(r2.attempts, 2);
+    assert_eq!(r2.next_attempt_at, retry_at);
+    assert_eq!(r2.card_payment_id, Some(paid_payment));
+    assert_eq!(r2.failure_reason.as_deref(), Some("declined"));
+    assert_eq!(r2.paid_at, Some(paid_now));
+
+    // A duplicate changes nothing; an unknown or other order's installment is not found.
+    let version = db.get_order(order.id).await.unwrap().version;
+    assert_err!(
+        apply(db, order.id, vec![set(two.id, &[InstallmentStatus::Open], InstallmentStatus::Paid)]).await,
+        StoreError::Conflict(c) if c == "installment_moved"
+    );
+    assert_eq!(db.get_order(order.id).await.unwrap().version, version);
+    assert_err!(
+        apply(
+            db,
+            order.id,
+            vec![set(
+                unknown,
+                &[InstallmentStatus::Open],
+                InstallmentStatus::Paid
+            )]
+        )
+        .await,
+        StoreError::NotFound(_)
+    );
+    let other_order = new_order(db, &s, None, 100).await;
+    assert_err!(
+        apply(
+            db,
+            other_order.id,
+            vec![set(
+                three.id,
+                &[InstallmentStatus::Open],
+                InstallmentStatus::Paid
+            )]
+        )
+        .await,
+        StoreError::NotFound(_)
+    );
+    apply(
+        db,
+        order.id,
+        vec![set(
+            three.id,
+            &[InstallmentStatus::Open],
+            InstallmentStatus::Cancelled,
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.get_installment(three.id).await.unwrap().status,
+        InstallmentStatus::Cancelled
+    );
+
+    // A merchant-initiated payment names its installment; a buyer's does not.
+    let cp = |id: Uuid,
+              installment_id: Option<Uuid>,
+              initiator: PaymentInitiator,
+              reference: &str| NewCardPayment {
+        id,
+        leg_id,
+        sales_channel_id: s.channel_id,
+        provider: ProviderKind::Ogone,
+        reference: reference.into(),
+        amount: eur(7_500),
+        three_ds_required: false,
+        three_ds_reason: "merchant_initiated".into(),
+        card: CardDetails {
+            alias: Some("ALIAS-1".into()),
+            masked_pan: Some("XXXXXXXXXXXX4242".into()),
+            brand: Some("VISA".into()),
+            expiry: Some("1230".into()),
+            holder: Some("Ada Lovelace".into()),
+        },
+        next_check_at: now,
+        installment_id,
+        initiator,
+        save_card: installment_id.is_none(),
+        installment_plan_id: installment_id.is_none().then_some(plan.id),
+    };
+    let mit = Uuid::now_v7();
+    let cit = Uuid::now_v7();
+    apply(
+        db,
+        order.id,
+        vec![
+            OrderOp::CardPaymentInsert(cp(
+                mit,
+                Some(two.id),
+                PaymentInitiator::Merchant,
+                "G-MIT-1",
+            )),
+            OrderOp::CardPaymentInsert(cp(cit, None, PaymentInitiator::Customer, "G-CIT-1")),
+        ],
+    )
+    .await
+    .unwrap();
+    let read = db.get_card_payment(mit).await.unwrap();
+    assert_eq!(read.installment_id, Some(two.id));
+    assert_eq!(read.initiator, PaymentInitiator::Merchant);
+    assert!(!read.save_card);
+    assert_eq!(read.installment_plan_id, None);
+    let read = db.card_payment_by_reference("G-CIT-1").await.unwrap();
+    assert_eq!(read.installment_id, None);
+    assert_eq!(read.initiator, PaymentInitiator::Customer);
+    assert!(read.save_card);
+    assert_eq!(read.installment_plan_id, Some(plan.id));
+    assert_eq!(db.card_payments_of_order(order.id).await.unwrap().len(), 2);
+
+    // The back office's list: newest due date first, by institution and status.
+    let other_plan = plan_at(db, other.pos_id).await;
+    let other_inst_order = new_order(db, &other, None, 10_000).await;
+    apply(
+        db,
+        other_inst_order.id,
+        vec![OrderOp::InstallmentsInsert(vec![installment(
+            other_plan.id,
+            2,
+            date!(2027 - 01 - 01),
+            5_000,
+            now,
+        )])],
+    )
+    .await
+    .unwrap();
+    let numbers = |rows: Vec<InstallmentRow>| {
+        rows.iter()
+            .map(|r| (r.order_id, r.number))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(
+            db.list_installments(Some(s.institution_id), None, 100)
+                .await
+                .unwrap()
+        ),
+        vec![(order.id, 3), (order.id, 2), (order.id, 1)]
+    );
+    assert_eq!(
+        numbers(db.list_installments(None, None, 100).await.unwrap()),
+        vec![
+            (other_inst_order.id, 2),
+            (order.id, 3),
+            (order.id, 2),
+            (order.id, 1)
+        ]
+    );
+    assert_eq!(
+        numbers(db.list_installments(None, None, 2).await.unwrap()),
+        vec![(other_inst_order.id, 2), (order.id, 3)]
+    );
+    assert_eq!(
+        numbers(
+            db.list_installments(Some(s.institution_id), Some(InstallmentStatus::Paid), 100)
+                .await
+                .unwrap()
+        ),
+        vec![(order.id, 2), (order.id, 1)]
+    );
+    assert_eq!(
+        numbers(
+            db.list_installments(None, Some(InstallmentStatus::Open), 100)
+                .await
+                .unwrap()
+        ),
+        vec![(other_inst_order.id, 2)]
+    );
+    assert!(
+        db.list_installments(Some(unknown), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.list_installments(None, Some(InstallmentStatus::Failed), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn installment_claims(db: &TestDb) {
+    let s = shop(db, "A").await;
+    let plan = plan_at(db, s.pos_id).await;
+    let order = new_order(db, &s, None, 30_000).await;
+    let now = micros(OffsetDateTime::now_utc());
+    let due_early = installment(
+        plan.id,
+        2,
+        date!(2026 - 01 - 01),
+        100,
+        now - Duration::hours(2),
+    );
+    let due_late = installment(
+        plan.id,
+        3,
+        date!(2026 - 02 - 01),
+        100,
+        now - Duration::hours(1),
+    );
+    let due_now = installment(plan.id, 4, date!(2026 - 03 - 01), 100, now);
+    let future = installment(
+        plan.id,
+        5,
+        date!(2026 - 04 - 01),
+        100,
+        now + Duration::seconds(1),
+    );
+    let mut paid = installment(
+        plan.id,
+        6,
+        date!(2026 - 05 - 01),
+        100,
+        now - Duration::hours(3),
+    );
+    paid.status = InstallmentStatus::Paid;
+    apply(
+        db,
+        order.id,
+        vec![OrderOp::InstallmentsInsert(vec![
+            due_late.clone(),
+            future.clone(),
+            paid.clone(),
+            due_now.clone(),
+            due_early.clone(),
+        ])],
+    )
+    .await
+    .unwrap();
+    let lease = now + Duration::minutes(5);
+    let ids = |rows: &[InstallmentRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+
+    // Open and due only, earliest first, up to the limit, leased.
+    let claimed = db.claim_due_installments(now, lease, 2).await.unwrap();
+    assert_eq!(ids(&claimed), vec![due_early.id, due_late.id]);
+    assert!(claimed.iter().all(|r| r.claimed_until == Some(lease)));
+    assert_eq!(
+        db.get_installment(due_early.id)
+            .await
+            .unwrap()
+            .claimed_until,
+        Some(lease)
+    );
+    let claimed = db.claim_due_installments(now, lease, 10).await.unwrap();
+    assert_eq!(ids(&claimed), vec![due_now.id]);
+    assert!(
+        db.claim_due_installments(now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.claim_due_installments(lease, lease + Duration::minutes(5), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A released claim and an ended lease are claimable again; a live lease is not.
+    db.release_installment_claim(due_late.id).await.unwrap();
+    assert_eq!(
+        db.get_installment(due_late.id).await.unwrap().claimed_until,
+        None
+    );
+    assert_err!(
+        db.release_installment_claim(Uuid::now_v7()).await,
+        StoreError::NotFound(_)
+    );
+    let claimed = db.claim_due_installments(now, lease, 10).await.unwrap();
+    assert_eq!(ids(&claimed), vec![due_late.id]);
+    let later = lease + Duration::seconds(1);
+    let claimed = db
+        .claim_due_installments(later, later + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&claimed),
+        vec![due_early.id, due_late.id, due_now.id, future.id]
+    );
+
+    // Moving an installment ends its lease.
+    apply(
+        db,
+        order.id,
+        vec![set(
+            due_now.id,
+            &[InstallmentStatus::Open],
+            InstallmentStatus::Open,
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.get_installment(due_now.id).await.unwrap().claimed_until,
+        None
+    );
+    apply(
+        db,
+        order.id,
+        vec![set(
+            due_early.id,
+            &[InstallmentStatus::Open],
+            InstallmentStatus::Failed,
+        )],
+    )
+    .await
+    .unwrap();
+    db.release_installment_claim(due_early.id).await.unwrap();
+    let claimed = db
+        .claim_due_installments(later, later + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&claimed),
+        vec![due_now.id],
+        "failed ones are not claimed"
+    );
+}
+
+async fn concurrent_installment_claims(db: &TestDb) {
+    const ORDERS: usize = 4;
+    const PER_ORDER: u8 = 60;
+    let s = shop(db, "A").await;
+    let plan = plan_at(db, s.pos_id).await;
+    let now = micros(OffsetDateTime::now_utc());
+    let mut expected = BTreeSet::new();
+    for o in 0..ORDERS {
+        let order = new_order(db, &s, None, 100_000).await;
+        let rows: Vec<NewInstallment> = (1..=PER_ORDER)
+            .map(|n| {
+                let offset = Duration::seconds(i64::from(n) + 100 * o as i64);
+                installment(plan.id, n, date!(2026 - 01 - 01), 100, now - offset)
+            })
+            .collect();
+        expected.extend(rows.iter().map(|r| r.id));
+        apply(db, order.id, vec![OrderOp::InstallmentsInsert(rows)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(expected.len(), ORDERS * usize::from(PER_ORDER));
+
+    // Four runners, each with its own pool (as separate processes would be), claiming in
+    // rounds that start together so that their statements overlap. Enough rounds for one
+    // runner alone to claim everything.
+    const LIMIT: u32 = 7;
+    let rounds = expected.len() / LIMIT as usize + 2;
+    let barrier = Arc::new(tokio::sync::Barrier::new(4));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = db.reopen_with_other_key().await;
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..rounds {
+                barrier.wait().await;
+                let claimed = store
+                    .claim_due_installments(now, now + Duration::minutes(10), LIMIT)
+                    .await
+                    .unwrap();
+                assert!(claimed.len() <= LIMIT as usize);
+                mine.extend(claimed.into_iter().map(|r| r.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    let mut runners_with_rows = 0;
+    for task in tasks {
+        let mine = task.await.unwrap();
+        runners_with_rows += usize::from(!mine.is_empty());
+        all.extend(mine);
+    }
+    let unique: BTreeSet<Uuid> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "a row claimed twice");
+    assert_eq!(unique, expected, "every due row claimed");
+    assert!(runners_with_rows >= 1);
+    assert!(
+        db.claim_due_installments(now, now + Duration::minutes(10), LIMIT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -60,7 +60,13 @@ fn account_kind_table() {
     check(Holds, "holds", Credit, true);
     check(Cash, "cash", Debit, false);
     check(Adjustments, "adjustments", Debit, false);
-    assert_eq!(AccountKind::ALL.len(), 10);
+    check(
+        InstallmentsReceivable,
+        "installments_receivable",
+        Debit,
+        true,
+    );
+    assert_eq!(AccountKind::ALL.len(), 11);
     for name in ["", "Sales", "contact-credit", "contactCredit", " sales"] {
         assert_eq!(AccountKind::parse(name), None, "{name:?}");
     }

@@ -4,4 +4,5 @@
 mod common;
 mod faults;
 mod ogone;
+mod saved_cards;
 mod sips;

@@ -6,10 +6,25 @@
 //! gateway; the buyer types `CN`, `CARDNO`, `ED`, `CVC` into that form (never into Guichet), and
 //! Ogone redirects the browser to `ACCEPTURL` or `EXCEPTIONURL` with the result, which
 //! [`AliasReturn::verify`] checks.
+//!
+//! Saved cards (docs/PROVIDERS.md, "Saved cards"):
+//! - `ALIASPERSISTEDAFTERUSE`: [`AliasGatewayForm::new`]'s `alias_persisted_after_use` —
+//!   `true` (`Y`) keeps the alias (a saved card), `false` (`N`) lets Ogone delete it 2 hours
+//!   later (a one-off card).
+//! - CVC typed again for a saved card: [`AliasGatewayForm::saved_card_cvc`] (the existing
+//!   `ALIAS`, the buyer types only `CVC`), then a DirectLink order with that alias; the return is
+//!   checked with [`AliasReturn::is_usable_for`]. How the CVC reaches a stored alias is our
+//!   reading of section 3.1, **\[UNCONFIRMED\]** there.
+//! - Expiry date and holder name changed server to server ([`AliasUpdateRequest`], section
+//!   3.1 [P-AGUPD]): the same gateway fields with the existing `ALIAS` and the X-ed `CARDNO`,
+//!   no CVC; the redirect is not followed but read and verified ([`AliasUpdated::from_location`];
+//!   the client is [`crate::ogone::client::DirectLink::update_alias`]).
+//! - Deletion: [`super::alias_delete`] (**\[UNCONFIRMED — our design\]**).
 
+use super::credentials::Credentials;
 use super::params::{self, Verified, VerifyError, parse_u16};
 use super::signature::{HashAlgorithm, sha_in, verify_sha_in};
-use crate::call::parse_base_url;
+use crate::call::{CallError, parse_base_url};
 use crate::card::{CardExpiry, MaskedCardNumber};
 
 pub use super::params::parse_query;
@@ -131,6 +146,23 @@ impl AliasGatewayForm {
             language: None,
             brand: None,
         }
+    }
+
+    /// The form that asks the buyer for the CVC of a saved card, before a customer-present
+    /// DirectLink order with that alias (`ECI=7`). Hidden fields: the existing `ALIAS` and
+    /// `ALIASPERSISTEDAFTERUSE=Y` (the card stays saved: `N` here would make it a temporary
+    /// alias, deleted 2 hours later). The page shows a single `CVC` input (no card number, or
+    /// the masked one as text); the gateway holds the CVC for the next order on that alias and
+    /// redirects with `STATUS` 0 (or 2 if an expiry or name typed with it changed the card).
+    /// Our reading of section 3.1, **\[UNCONFIRMED\]** there (docs/PROVIDERS.md, "Saved cards").
+    pub fn saved_card_cvc(
+        pspid: impl Into<String>,
+        order_id: impl Into<String>,
+        accept_url: impl Into<String>,
+        exception_url: impl Into<String>,
+        alias: impl Into<String>,
+    ) -> AliasGatewayForm {
+        AliasGatewayForm::new(pspid, order_id, accept_url, exception_url, true).with_alias(alias)
     }
 
     /// `ALIAS`: reuse a saved card.
@@ -335,6 +367,233 @@ impl AliasReturn {
             && self.alias.is_some()
             && self.nc_error.is_none()
             && self.field_errors.is_empty()
+    }
+
+    /// [`Self::is_usable`], for this very alias: the check of a saved card's CVC return
+    /// ([`AliasGatewayForm::saved_card_cvc`]). A return naming another alias is not the
+    /// saved card's, whatever its status.
+    pub fn is_usable_for(&self, alias: &str) -> bool {
+        self.is_usable() && self.alias.as_deref() == Some(alias)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alias update (server to server)
+// ---------------------------------------------------------------------------------------------
+
+/// An alias update posted by Guichet's server to the Alias Gateway: new expiry date and holder
+/// name for a saved card (section 3.1 [P-AGUPD]: "post the same fields with the existing ALIAS
+/// and the X-ed CARDNO; CVC not needed; you get STATUS 2").
+///
+/// No card data is involved: the number sent is the masked one (`XXXXXXXXXXXX1111`), and no
+/// CVC. The gateway answers with a `303` to `ACCEPTURL` (or `EXCEPTIONURL`), which is not
+/// followed: its query string is read and verified ([`AliasUpdated::from_location`]). The URLs
+/// are only ever seen in that `Location`; give Guichet's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasUpdateRequest {
+    /// `ORDERID`: any reference; the return must carry it back.
+    pub order_id: String,
+    /// `ALIAS`: the saved card.
+    pub alias: String,
+    /// `CARDNO`: the saved card's masked number; sent X-ed (`X` for every position but the
+    /// last 4), whatever mask it came with.
+    pub card_number: MaskedCardNumber,
+    /// `ED`: the new expiry (`MMYY`).
+    pub expiry: CardExpiry,
+    /// `CN`: the new holder name (send the current one if it does not change).
+    pub holder: String,
+    /// `ACCEPTURL`.
+    pub accept_url: String,
+    /// `EXCEPTIONURL`.
+    pub exception_url: String,
+    /// `BRAND` (optional; the gateway refuses one that does not match the card).
+    pub brand: Option<String>,
+    /// `LANGUAGE` (optional).
+    pub language: Option<String>,
+}
+
+impl AliasUpdateRequest {
+    /// The mandatory fields.
+    pub fn new(
+        order_id: impl Into<String>,
+        alias: impl Into<String>,
+        card_number: MaskedCardNumber,
+        expiry: CardExpiry,
+        holder: impl Into<String>,
+        accept_url: impl Into<String>,
+        exception_url: impl Into<String>,
+    ) -> AliasUpdateRequest {
+        AliasUpdateRequest {
+            order_id: order_id.into(),
+            alias: alias.into(),
+            card_number,
+            expiry,
+            holder: holder.into(),
+            accept_url: accept_url.into(),
+            exception_url: exception_url.into(),
+            brand: None,
+            language: None,
+        }
+    }
+
+    /// `BRAND`.
+    pub fn with_brand(mut self, brand: impl Into<String>) -> Self {
+        self.brand = Some(brand.into());
+        self
+    }
+
+    /// `LANGUAGE`.
+    pub fn with_language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
+        self
+    }
+
+    /// `CARDNO` as sent: `X` for every position but the last 4.
+    pub fn x_ed_card_number(&self) -> String {
+        let masked = self.card_number.as_str();
+        let len = masked.chars().count();
+        masked
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if i + 4 >= len { c } else { 'X' })
+            .collect()
+    }
+
+    /// The form to POST: the gateway's hidden fields `PSPID, ORDERID, ACCEPTURL, EXCEPTIONURL,
+    /// ALIASPERSISTEDAFTERUSE=Y, ALIAS[, LANGUAGE][, BRAND]`, then `SHASIGN` (Alias Gateway
+    /// SHA-IN over those only, [`alias_gateway_sha_in`]), then the card fields, unsigned as
+    /// the buyer's would be: `CARDNO` (X-ed), `ED` (`MMYY`), `CN`. No `CVC`.
+    pub fn to_form(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Vec<(String, String)>, AliasFormError> {
+        for (name, value) in [
+            ("PSPID", &credentials.pspid),
+            ("ORDERID", &self.order_id),
+            ("ALIAS", &self.alias),
+            ("ACCEPTURL", &self.accept_url),
+            ("EXCEPTIONURL", &self.exception_url),
+        ] {
+            if value.trim().is_empty() {
+                return Err(AliasFormError::MissingField(name));
+            }
+        }
+        if self.holder.trim().is_empty() {
+            return Err(AliasFormError::MissingField("CN"));
+        }
+        let mut gateway = AliasGatewayForm::new(
+            credentials.pspid.clone(),
+            self.order_id.clone(),
+            self.accept_url.clone(),
+            self.exception_url.clone(),
+            true,
+        )
+        .with_alias(self.alias.clone());
+        gateway.language = self.language.clone();
+        gateway.brand = self.brand.clone();
+        let mut fields = gateway.unsigned_fields();
+        let sign = alias_gateway_sha_in(
+            &as_refs(&fields),
+            credentials.sha_in.expose(),
+            credentials.algorithm,
+        );
+        fields.push(("SHASIGN".to_owned(), sign));
+        fields.push(("CARDNO".to_owned(), self.x_ed_card_number()));
+        fields.push(("ED".to_owned(), self.expiry.to_mmyy()));
+        fields.push(("CN".to_owned(), self.holder.trim().to_owned()));
+        Ok(fields)
+    }
+}
+
+/// Why an alias update did not go through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AliasUpdateError {
+    /// The form could not be built (a mandatory field is empty).
+    #[error("alias update form: {0}")]
+    Form(#[from] AliasFormError),
+    /// No redirect came back ([`CallError`]: `HttpStatus(400)` is the gateway's error page, a
+    /// bad `SHASIGN` or `PSPID`). An update can be sent again as it is.
+    #[error("alias update call: {0}")]
+    Call(#[from] CallError),
+    /// The redirect's parameters do not verify (SHA-OUT) or cannot be read.
+    #[error("alias update return: {0}")]
+    Verify(#[from] VerifyError),
+    /// `STATUS` 1: the gateway refused the new data (e.g. `NCERRORED` 50001005: expiry in the
+    /// past; `NCERROR` 50001130: the alias is unknown).
+    #[error("alias update refused (NCERROR {nc_error:?})")]
+    Refused {
+        /// `NCERROR`.
+        nc_error: Option<String>,
+        /// The per-field errors.
+        field_errors: AliasFieldErrors,
+    },
+    /// The return is about another `ORDERID` or `ALIAS` than the request's.
+    #[error("alias update return is about another {0}")]
+    Mismatch(&'static str),
+    /// The return verifies but does not carry the requested `ED` or `CN`.
+    #[error("alias update not applied: {0} differs")]
+    NotApplied(&'static str),
+}
+
+/// A verified alias update: the card as the gateway now holds it (masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasUpdated {
+    /// [`AliasStatus::Updated`] (`STATUS` 2), or [`AliasStatus::Ok`] when the data sent was
+    /// already the stored data.
+    pub status: AliasStatus,
+    /// `ALIAS`.
+    pub alias: String,
+    /// `BRAND`.
+    pub brand: Option<String>,
+    /// `CARDNO`, masked.
+    pub card_number: Option<MaskedCardNumber>,
+    /// `ED`: the new expiry.
+    pub expiry: CardExpiry,
+    /// `CN`: the new holder name.
+    pub holder: String,
+}
+
+impl AliasUpdated {
+    /// Reads the gateway's redirect `location` (an absolute or relative URL; only its query
+    /// string counts): verifies it like [`AliasReturn::verify`] (SHA-OUT), then checks that it
+    /// answers `request` (same `ORDERID` and `ALIAS`, `STATUS` 0 or 2, the new `ED` and `CN`).
+    pub fn from_location(
+        location: &str,
+        request: &AliasUpdateRequest,
+        sha_out_passphrase: &str,
+        alg: HashAlgorithm,
+    ) -> Result<AliasUpdated, AliasUpdateError> {
+        let query = location.split_once('?').map_or("", |(_, q)| q);
+        let query = query.split_once('#').map_or(query, |(q, _)| q);
+        let ret = AliasReturn::verify(&parse_query(query), sha_out_passphrase, alg)?;
+        if ret.order_id != request.order_id {
+            return Err(AliasUpdateError::Mismatch("ORDERID"));
+        }
+        if !ret.is_usable() {
+            return Err(AliasUpdateError::Refused {
+                nc_error: ret.nc_error,
+                field_errors: ret.field_errors,
+            });
+        }
+        let Some(alias) = ret.alias.filter(|a| *a == request.alias) else {
+            return Err(AliasUpdateError::Mismatch("ALIAS"));
+        };
+        let expiry = ret
+            .expiry
+            .filter(|e| *e == request.expiry)
+            .ok_or(AliasUpdateError::NotApplied("ED"))?;
+        let holder = ret
+            .holder
+            .filter(|h| h.trim() == request.holder.trim())
+            .ok_or(AliasUpdateError::NotApplied("CN"))?;
+        Ok(AliasUpdated {
+            status: ret.status,
+            alias,
+            brand: ret.brand,
+            card_number: ret.card_number,
+            expiry,
+            holder,
+        })
     }
 }
 
@@ -715,5 +974,290 @@ mod tests {
             AliasReturn::verify(&redirect(&fields, PASS, alg), PASS, alg),
             Err(VerifyError::InvalidField("ED"))
         );
+    }
+
+    // --- Saved cards ---------------------------------------------------------------------
+
+    #[test]
+    fn saved_card_cvc_form_keeps_the_alias_persisted() {
+        let f = AliasGatewayForm::saved_card_cvc(
+            "GUICHETTEST",
+            "G-42-cvc",
+            "https://guichet.example/ok",
+            "https://guichet.example/ko",
+            "A1B2C3",
+        )
+        .with_language("fr_FR")
+        .build("https://o/ncol/test/", PASS, HashAlgorithm::Sha512)
+        .unwrap();
+        let names: Vec<&str> = f.fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "PSPID",
+                "ORDERID",
+                "ACCEPTURL",
+                "EXCEPTIONURL",
+                "ALIASPERSISTEDAFTERUSE",
+                "ALIAS",
+                "LANGUAGE",
+                "SHASIGN"
+            ]
+        );
+        assert_eq!(f.fields[4].1, "Y");
+        assert_eq!(f.fields[5].1, "A1B2C3");
+        // No card field is among the hidden ones; the CVC the buyer types is not signed.
+        let sign = f.fields.last().unwrap().1.clone();
+        let mut posted = as_refs(&f.fields);
+        posted.push(("CVC", "123"));
+        assert!(verify_alias_gateway_sha_in(
+            &posted,
+            PASS,
+            HashAlgorithm::Sha512,
+            &sign
+        ));
+        assert_eq!(
+            sha_in_string(&as_refs(&f.fields[..7]), PASS),
+            format!(
+                "ACCEPTURL=https://guichet.example/ok{PASS}ALIAS=A1B2C3{PASS}\
+                 ALIASPERSISTEDAFTERUSE=Y{PASS}EXCEPTIONURL=https://guichet.example/ko{PASS}\
+                 LANGUAGE=fr_FR{PASS}ORDERID=G-42-cvc{PASS}PSPID=GUICHETTEST{PASS}"
+            )
+        );
+    }
+
+    #[test]
+    fn one_off_and_saved_card_forms() {
+        let one_off = AliasGatewayForm::new("P", "O", "https://a", "https://e", false);
+        let saved = AliasGatewayForm::new("P", "O", "https://a", "https://e", true);
+        let flag = |f: &AliasGatewayForm| {
+            f.unsigned_fields()
+                .into_iter()
+                .find(|(k, _)| k == "ALIASPERSISTEDAFTERUSE")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(flag(&one_off).as_deref(), Some("N"));
+        assert_eq!(flag(&saved).as_deref(), Some("Y"));
+        // The flag is signed: a browser turning N into Y breaks the signature.
+        let f = one_off
+            .build("https://o/ncol/test/", PASS, HashAlgorithm::Sha256)
+            .unwrap();
+        let sign = f.fields.last().unwrap().1.clone();
+        let mut flipped = as_refs(&f.fields);
+        flipped[4].1 = "Y";
+        assert!(!verify_alias_gateway_sha_in(
+            &flipped,
+            PASS,
+            HashAlgorithm::Sha256,
+            &sign
+        ));
+    }
+
+    #[test]
+    fn usable_for_one_alias_only() {
+        let r = AliasReturn::verify(
+            &redirect(&ok_params(), PASS, HashAlgorithm::Sha512),
+            PASS,
+            HashAlgorithm::Sha512,
+        )
+        .unwrap();
+        assert!(r.is_usable_for("A1B2C3"));
+        assert!(!r.is_usable_for("A1B2C4"));
+        assert!(!r.is_usable_for(""));
+    }
+
+    fn creds() -> Credentials {
+        Credentials::new(
+            "GUICHETTEST",
+            "API",
+            "guichet-test",
+            PASS,
+            PASS,
+            HashAlgorithm::Sha512,
+        )
+    }
+
+    fn update() -> AliasUpdateRequest {
+        AliasUpdateRequest::new(
+            "G-upd-1",
+            "A1B2C3",
+            MaskedCardNumber::parse("411111XXXXXX1111").unwrap(),
+            CardExpiry::new(1, 2031).unwrap(),
+            " Jane Q. Doe ",
+            "https://guichet.example/ogone/alias-update",
+            "https://guichet.example/ogone/alias-update",
+        )
+    }
+
+    #[test]
+    fn alias_update_wire_format() {
+        let form = update().to_form(&creds()).unwrap();
+        let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "PSPID",
+                "ORDERID",
+                "ACCEPTURL",
+                "EXCEPTIONURL",
+                "ALIASPERSISTEDAFTERUSE",
+                "ALIAS",
+                "SHASIGN",
+                "CARDNO",
+                "ED",
+                "CN"
+            ]
+        );
+        let get = |n: &str| form.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        assert_eq!(get("ALIASPERSISTEDAFTERUSE"), "Y");
+        assert_eq!(get("CARDNO"), "XXXXXXXXXXXX1111");
+        assert_eq!(get("ED"), "0131");
+        assert_eq!(get("CN"), "Jane Q. Doe");
+        assert!(form.iter().all(|(k, _)| k != "CVC" && k != "PSWD"));
+        // SHASIGN: the Alias Gateway SHA-IN over the hidden fields only.
+        let hidden = &form[..6];
+        assert_eq!(
+            sha_in_string(&as_refs(hidden), PASS),
+            format!(
+                "ACCEPTURL=https://guichet.example/ogone/alias-update{PASS}ALIAS=A1B2C3{PASS}\
+                 ALIASPERSISTEDAFTERUSE=Y{PASS}\
+                 EXCEPTIONURL=https://guichet.example/ogone/alias-update{PASS}\
+                 ORDERID=G-upd-1{PASS}PSPID=GUICHETTEST{PASS}"
+            )
+        );
+        assert_eq!(
+            get("SHASIGN"),
+            sha_in(&as_refs(hidden), PASS, HashAlgorithm::Sha512)
+        );
+        assert!(verify_alias_gateway_sha_in(
+            &as_refs(&form),
+            PASS,
+            HashAlgorithm::Sha512,
+            &get("SHASIGN")
+        ));
+        // With BRAND and LANGUAGE: signed too.
+        let form = update()
+            .with_brand("VISA")
+            .with_language("fr_FR")
+            .to_form(&creds())
+            .unwrap();
+        let sign = form.iter().find(|(k, _)| k == "SHASIGN").unwrap().1.clone();
+        assert!(form.contains(&("BRAND".into(), "VISA".into())));
+        let mut tampered = as_refs(&form);
+        for pair in &mut tampered {
+            if pair.0 == "BRAND" {
+                pair.1 = "MasterCard";
+            }
+        }
+        assert!(!verify_alias_gateway_sha_in(
+            &tampered,
+            PASS,
+            HashAlgorithm::Sha512,
+            &sign
+        ));
+        // Mandatory fields.
+        let mut r = update();
+        r.holder = "  ".into();
+        assert_eq!(r.to_form(&creds()), Err(AliasFormError::MissingField("CN")));
+        let mut r = update();
+        r.alias.clear();
+        assert_eq!(
+            r.to_form(&creds()),
+            Err(AliasFormError::MissingField("ALIAS"))
+        );
+    }
+
+    fn update_location(fields: &[(&str, &str)], pass: &str) -> String {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(redirect(fields, pass, HashAlgorithm::Sha512))
+            .finish();
+        format!("https://guichet.example/ogone/alias-update?{query}")
+    }
+
+    fn updated_params() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("ORDERID", "G-upd-1"),
+            ("ALIAS", "A1B2C3"),
+            ("BRAND", "VISA"),
+            ("CARDNO", "XXXXXXXXXXXX1111"),
+            ("CN", "Jane Q. Doe"),
+            ("ED", "0131"),
+            ("STATUS", "2"),
+            ("NCERROR", "0"),
+            ("NCERRORCARDNO", "0"),
+            ("NCERRORCN", "0"),
+            ("NCERRORCVC", "0"),
+            ("NCERRORED", "0"),
+        ]
+    }
+
+    #[test]
+    fn alias_update_return() {
+        let alg = HashAlgorithm::Sha512;
+        let read = |fields: &[(&str, &str)], pass: &str| {
+            AliasUpdated::from_location(&update_location(fields, pass), &update(), PASS, alg)
+        };
+        let u = read(&updated_params(), PASS).unwrap();
+        assert_eq!(u.status, AliasStatus::Updated);
+        assert_eq!(u.alias, "A1B2C3");
+        assert_eq!(u.expiry, CardExpiry::new(1, 2031).unwrap());
+        assert_eq!(u.holder, "Jane Q. Doe");
+        assert_eq!(u.card_number.unwrap().as_str(), "XXXXXXXXXXXX1111");
+        assert_eq!(u.brand.as_deref(), Some("VISA"));
+        // A relative Location works too; nothing changed → STATUS 0.
+        let mut same = updated_params();
+        same[6].1 = "0";
+        let loc = update_location(&same, PASS);
+        let relative = &loc[loc.find('?').unwrap()..];
+        let u = AliasUpdated::from_location(relative, &update(), PASS, alg).unwrap();
+        assert_eq!(u.status, AliasStatus::Ok);
+
+        // Bad SHA-OUT, no query at all.
+        assert_eq!(
+            read(&updated_params(), "other"),
+            Err(AliasUpdateError::Verify(VerifyError::BadSignature))
+        );
+        assert_eq!(
+            AliasUpdated::from_location("https://guichet.example/x", &update(), PASS, alg),
+            Err(AliasUpdateError::Verify(VerifyError::MissingSignature))
+        );
+        // Refused: expiry in the past; unknown alias.
+        let mut refused = updated_params();
+        refused[6].1 = "1";
+        refused[7].1 = "50001005";
+        refused[11].1 = "50001005";
+        assert_eq!(
+            read(&refused, PASS),
+            Err(AliasUpdateError::Refused {
+                nc_error: Some("50001005".into()),
+                field_errors: AliasFieldErrors {
+                    expiry: Some("50001005".into()),
+                    ..AliasFieldErrors::default()
+                },
+            })
+        );
+        let mut unknown = updated_params();
+        unknown[6].1 = "1";
+        unknown[7].1 = "50001130";
+        assert!(matches!(
+            read(&unknown, PASS),
+            Err(AliasUpdateError::Refused { nc_error: Some(e), .. }) if e == "50001130"
+        ));
+        // Another order, another alias, values not applied.
+        let mut other = updated_params();
+        other[0].1 = "G-upd-2";
+        assert_eq!(
+            read(&other, PASS),
+            Err(AliasUpdateError::Mismatch("ORDERID"))
+        );
+        let mut other = updated_params();
+        other[1].1 = "ZZZ";
+        assert_eq!(read(&other, PASS), Err(AliasUpdateError::Mismatch("ALIAS")));
+        let mut other = updated_params();
+        other[5].1 = "1230";
+        assert_eq!(read(&other, PASS), Err(AliasUpdateError::NotApplied("ED")));
+        let mut other = updated_params();
+        other[4].1 = "Jane Doe";
+        assert_eq!(read(&other, PASS), Err(AliasUpdateError::NotApplied("CN")));
     }
 }

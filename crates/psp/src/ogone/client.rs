@@ -7,6 +7,11 @@
 //! trying again; a [`super::directlink::QueryOutcome::NotReceived`] answer then means the
 //! order never arrived.
 //!
+//! Saved cards: [`DirectLink::update_alias`] posts an alias update to the Alias Gateway and
+//! reads its redirect without following it; [`DirectLink::delete_alias`] deletes an alias
+//! (**\[UNCONFIRMED — our design\]**, see [`super::alias_delete`]). Both can be sent again after
+//! any error.
+//!
 //! Nothing is logged but the operation, HTTP status and duration: the forms carry `PSWD`.
 
 use std::sync::Arc;
@@ -14,6 +19,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::alias::{ALIAS_GATEWAY_PAGE, AliasUpdateError, AliasUpdateRequest, AliasUpdated};
+use super::alias_delete::{ALIAS_DELETE_PAGE, AliasDeleteOutcome, AliasDeleteRequest};
 use super::directlink::{
     MaintenanceRequest, NcResponse, OrderDirectRequest, QueryRequest, parse_ncresponse,
 };
@@ -30,6 +37,7 @@ pub const QUERY_PAGE: &str = "querydirect_utf8.asp";
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 const XML_ACCEPT: &str = "text/xml, application/xml";
+const HTML_ACCEPT: &str = "text/html";
 
 /// An Ogone DirectLink client for one base URL (`https://…/ncol/test/`). Cheap to clone.
 #[derive(Clone)]
@@ -114,21 +122,74 @@ impl DirectLink {
             .await
     }
 
+    /// Updates a saved card's expiry date and holder name (section 3.1 [P-AGUPD]): posts
+    /// [`AliasUpdateRequest::to_form`] to the Alias Gateway (`alias_gateway_utf8.asp`), takes
+    /// the `Location` of its `303` without following it (the transport must not follow
+    /// redirects), and verifies it with the account's SHA-OUT ([`AliasUpdated::from_location`]).
+    /// Returns the card as the gateway now holds it (masked).
+    pub async fn update_alias(
+        &self,
+        request: &AliasUpdateRequest,
+        credentials: &Credentials,
+    ) -> Result<AliasUpdated, AliasUpdateError> {
+        let form = request.to_form(credentials)?;
+        let location = call::post_for_redirect(
+            self.transport.as_ref(),
+            self.http_request(ALIAS_GATEWAY_PAGE, HTML_ACCEPT, &form)?,
+            "ogone",
+            "alias_update",
+        )
+        .await?;
+        AliasUpdated::from_location(
+            &location,
+            request,
+            credentials.sha_out.expose(),
+            credentials.algorithm,
+        )
+    }
+
+    /// Deletes an alias (`aliasdirect_utf8.asp`, **\[UNCONFIRMED — our design\]**: see
+    /// [`super::alias_delete`]). [`AliasDeleteOutcome::is_gone`] tells whether the card is
+    /// gone at the provider.
+    pub async fn delete_alias(
+        &self,
+        request: &AliasDeleteRequest,
+        credentials: &Credentials,
+    ) -> Result<AliasDeleteOutcome, CallError> {
+        let reply = self
+            .post(
+                ALIAS_DELETE_PAGE,
+                "alias_delete",
+                request.to_form(credentials),
+            )
+            .await?;
+        Ok(AliasDeleteOutcome::of(&reply))
+    }
+
+    fn http_request(
+        &self,
+        page: &str,
+        accept: &'static str,
+        form: &[(String, String)],
+    ) -> Result<HttpRequest, CallError> {
+        let body = serde_urlencoded::to_string(form)
+            .map_err(|e| CallError::NotSent(format!("form encoding: {e}")))?;
+        Ok(HttpRequest {
+            url: call::endpoint(&self.base_url, page),
+            content_type: FORM_CONTENT_TYPE,
+            accept,
+            body: body.into_bytes(),
+            timeout: self.timeout,
+        })
+    }
+
     async fn post(
         &self,
         page: &str,
         operation: &'static str,
         form: Vec<(String, String)>,
     ) -> Result<NcResponse, CallError> {
-        let body = serde_urlencoded::to_string(&form)
-            .map_err(|e| CallError::NotSent(format!("form encoding: {e}")))?;
-        let request = HttpRequest {
-            url: call::endpoint(&self.base_url, page),
-            content_type: FORM_CONTENT_TYPE,
-            accept: XML_ACCEPT,
-            body: body.into_bytes(),
-            timeout: self.timeout,
-        };
+        let request = self.http_request(page, XML_ACCEPT, &form)?;
         let bytes = call::post(self.transport.as_ref(), request, "ogone", operation).await?;
         parse_ncresponse(&call::decode_text(bytes)).map_err(|e| CallError::Malformed(e.to_string()))
     }

@@ -12,6 +12,13 @@
 //! request with `ALIAS=<alias>` and no card data"). A CVC is only ever forwarded by the buyer's
 //! browser (Alias Gateway form posting straight to Ogone), never set by Guichet's server, so the
 //! field does not exist here.
+//!
+//! **Saved cards** (docs/PROVIDERS.md, "Saved cards"): a customer-present payment with a saved
+//! card is [`OrderDirectRequest::customer_present`] (`ECI=7`), sent right after the buyer typed
+//! the CVC again into the Alias Gateway ([`super::alias::AliasGatewayForm::saved_card_cvc`]),
+//! which holds it for the next order on that alias; a merchant-initiated payment (an
+//! instalment) is [`OrderDirectRequest::merchant_initiated`] (`ECI=9`, no CVC, no 3-D Secure).
+//! The reply's `CVCCheck` ([`NcResponse::cvc_check`]) says whether a CVC was checked.
 
 use std::fmt;
 
@@ -172,6 +179,81 @@ pub struct OrderDirectRequest {
 }
 
 impl OrderDirectRequest {
+    /// An order paid with `alias`, every optional field empty. `PSPID`, `USERID` and `PSWD`
+    /// are left empty: [`Self::to_form_with`] (what the client sends) takes them from the
+    /// account's credentials.
+    pub fn new(
+        order_id: impl Into<String>,
+        amount_cents: u64,
+        currency: impl Into<String>,
+        alias: impl Into<String>,
+        operation: Operation,
+        eci: Eci,
+    ) -> OrderDirectRequest {
+        OrderDirectRequest {
+            pspid: String::new(),
+            userid: String::new(),
+            pswd: Password(String::new()),
+            order_id: order_id.into(),
+            amount_cents,
+            currency: currency.into(),
+            alias: alias.into(),
+            alias_usage: None,
+            operation,
+            eci,
+            flag3d: false,
+            win3ds: None,
+            accept_url: None,
+            decline_url: None,
+            exception_url: None,
+            browser: None,
+            language: None,
+            remote_addr: None,
+            param_plus: None,
+            complus: None,
+        }
+    }
+
+    /// A customer-present payment with a saved card (`ECI=7`): the buyer is on Guichet's page
+    /// and has just typed the CVC again into the Alias Gateway, which holds it for this order
+    /// (docs/PROVIDERS.md, "Saved cards"). Set `flag3d` and the 3-D Secure fields as for any
+    /// buyer-present payment.
+    pub fn customer_present(
+        order_id: impl Into<String>,
+        amount_cents: u64,
+        currency: impl Into<String>,
+        alias: impl Into<String>,
+        operation: Operation,
+    ) -> OrderDirectRequest {
+        OrderDirectRequest::new(
+            order_id,
+            amount_cents,
+            currency,
+            alias,
+            operation,
+            Eci::EcommerceSsl,
+        )
+    }
+
+    /// A merchant-initiated payment with a saved card (`ECI=9`: an instalment, the buyer
+    /// absent): no CVC, no 3-D Secure (`FLAG3D` is not sent).
+    pub fn merchant_initiated(
+        order_id: impl Into<String>,
+        amount_cents: u64,
+        currency: impl Into<String>,
+        alias: impl Into<String>,
+        operation: Operation,
+    ) -> OrderDirectRequest {
+        OrderDirectRequest::new(
+            order_id,
+            amount_cents,
+            currency,
+            alias,
+            operation,
+            Eci::RecurringAfterEcommerce,
+        )
+    }
+
     /// The form fields to POST, upper-case names, empty values omitted, with `SHASIGN` (SHA-IN
     /// over every field sent, section 2.1) last. Contains `PSWD`: never log it.
     pub fn to_form(&self, sha_in_passphrase: &str, alg: HashAlgorithm) -> Vec<(String, String)> {
@@ -304,6 +386,10 @@ pub struct NcResponse {
     /// `<HTML_ANSWER>`, base64-decoded (3-D Secure, STATUS 46): HTML to return to the buyer
     /// as-is.
     pub html_answer: Option<String>,
+    /// `CVCCheck` (section 1.3: `OK` / `KO` / `NO`): whether a CVC was checked with this order.
+    /// With a saved card, `OK` means the CVC the buyer typed again was used; `NO`, that none
+    /// was (none typed, expired, or a merchant-initiated order).
+    pub cvc_check: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -342,6 +428,8 @@ struct RawNcResponse {
     ed: Option<String>,
     #[serde(rename = "HTML_ANSWER")]
     html_answer: Option<String>,
+    #[serde(rename = "@CVCCheck", alias = "@CVCCHECK")]
+    cvc_check: Option<String>,
 }
 
 /// Checks that `xml` is well-formed, complete, and rooted at `<ncresponse>`.
@@ -454,6 +542,7 @@ pub fn parse_ncresponse(xml: &str) -> Result<NcResponse, ParseError> {
         }),
         ed: non_empty(raw.ed),
         html_answer,
+        cvc_check: non_empty(raw.cvc_check),
     })
 }
 
@@ -582,7 +671,7 @@ impl NcResponse {
         }
     }
 
-    fn reason(&self) -> Reason {
+    pub(crate) fn reason(&self) -> Reason {
         Reason {
             nc_error: self.nc_error.clone(),
             text: self.nc_error_plus.clone(),
@@ -1115,6 +1204,86 @@ mod tests {
         assert!(with("1.5", "JPY").is_err());
         assert!(with("1e3", "EUR").is_err());
         assert!(with("15", "ZZZ").is_err());
+    }
+
+    #[test]
+    fn saved_card_constructors_and_cvc_check() {
+        // Customer present (ECI 7) and merchant-initiated (ECI 9): an alias, no CVC field.
+        let creds = Credentials::new("P", "U", "pw", "k", "k", HashAlgorithm::Sha256);
+        let present =
+            OrderDirectRequest::customer_present("G-1", 1500, "EUR", "A1", Operation::Sale);
+        assert_eq!(present.eci, Eci::EcommerceSsl);
+        assert!(!present.flag3d);
+        let form = present.to_form_with(&creds);
+        assert!(form.contains(&("ECI".into(), "7".into())));
+        assert!(form.contains(&("ALIAS".into(), "A1".into())));
+        let mit = OrderDirectRequest::merchant_initiated("G-2", 500, "EUR", "A1", Operation::Sale);
+        let form = mit.to_form_with(&creds);
+        let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "PSPID",
+                "USERID",
+                "PSWD",
+                "ORDERID",
+                "AMOUNT",
+                "CURRENCY",
+                "ALIAS",
+                "OPERATION",
+                "ECI",
+                "SHASIGN"
+            ]
+        );
+        assert!(form.contains(&("ECI".into(), "9".into())));
+        assert!(form.iter().all(|(k, _)| k != "CVC" && k != "FLAG3D"));
+        let (_, sign) = form.last().unwrap();
+        assert_eq!(
+            sign,
+            &sha_in(
+                &as_refs(&form[..form.len() - 1]),
+                "k",
+                HashAlgorithm::Sha256
+            )
+        );
+        assert_eq!(
+            OrderDirectRequest::new(
+                "G-3",
+                1,
+                "EUR",
+                "A1",
+                Operation::Authorization,
+                Eci::EcommerceSsl
+            ),
+            {
+                let mut r = request();
+                r.pspid.clear();
+                r.userid.clear();
+                r.pswd = Password(String::new());
+                r.order_id = "G-3".into();
+                r.amount_cents = 1;
+                r.alias = "A1".into();
+                r.eci = Eci::EcommerceSsl;
+                r.decline_url = None;
+                r
+            }
+        );
+        // CVCCheck: the AM-T sample says NO; the simulator's OK.
+        assert_eq!(
+            parse_ncresponse(&samples()[1].xml)
+                .unwrap()
+                .cvc_check
+                .as_deref(),
+            Some("NO")
+        );
+        let r = parse_ncresponse(r#"<ncresponse STATUS="9" CVCCheck="OK"/>"#).unwrap();
+        assert_eq!(r.cvc_check.as_deref(), Some("OK"));
+        assert_eq!(
+            parse_ncresponse(r#"<ncresponse STATUS="9"/>"#)
+                .unwrap()
+                .cvc_check,
+            None
+        );
     }
 
     #[test]

@@ -134,7 +134,10 @@ impl QueryRequest {
 }
 
 /// Drops empty fields, appends `SHASIGN` (SHA-IN over the fields kept).
-fn signed_form(fields: Vec<(&str, String)>, credentials: &Credentials) -> Vec<(String, String)> {
+pub(crate) fn signed_form(
+    fields: Vec<(&str, String)>,
+    credentials: &Credentials,
+) -> Vec<(String, String)> {
     let mut form: Vec<(String, String)> = fields
         .into_iter()
         .filter(|(_, v)| !v.is_empty())

@@ -1,6 +1,7 @@
 //! Ogone / Ingenico ePayments (DirectLink, Alias Gateway, e-Commerce feedback).
 
 pub mod alias;
+pub mod alias_delete;
 pub mod client;
 pub mod credentials;
 pub mod directlink;

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod catalogue;
 pub mod contacts;
+pub mod installment_plans;
 pub mod payment_modes;
 pub mod payment_system;
 pub mod structure;
@@ -115,6 +116,21 @@ pub fn router() -> Router<AppState> {
         .route("/vouchers", get(catalogue::list_vouchers))
         .route("/vouchers/{id}", get(catalogue::get_voucher))
         .route("/audit", get(contacts::audit))
+        .route(
+            "/installment-plans",
+            get(installment_plans::list).post(installment_plans::create),
+        )
+        .route(
+            "/installment-plans/{id}",
+            get(installment_plans::get)
+                .put(installment_plans::update)
+                .delete(installment_plans::delete),
+        )
+        .route("/installments", get(installment_plans::list_installments))
+        .route(
+            "/contacts/{id}/saved-cards",
+            get(installment_plans::contact_saved_cards),
+        )
 }
 
 /// An amount with its currency, as every API carries it.

@@ -36,6 +36,8 @@ pub struct PaymentSystemJson {
     pub features: Vec<String>,
     pub card_saving_enabled: bool,
     pub cvv_on_saved_cards: bool,
+    /// Saved cards a contact may keep at most.
+    pub max_saved_cards: u32,
     /// `always`, `never` or `close_to_event`.
     pub three_ds_policy: String,
     /// For `close_to_event`: 3-D Secure when an event starts within this many days.
@@ -70,6 +72,7 @@ impl From<PaymentSystem> for PaymentSystemJson {
             missing_credentials: missing,
             card_saving_enabled: p.card_saving_enabled,
             cvv_on_saved_cards: p.cvv_on_saved_cards,
+            max_saved_cards: p.max_saved_cards,
             three_ds_policy: p.three_ds_policy.as_str().to_owned(),
             three_ds_days: p.three_ds_days,
             updated_at: p.updated_at,
@@ -93,6 +96,8 @@ pub struct PaymentSystemRequest {
     pub card_saving_enabled: Option<bool>,
     /// Default true.
     pub cvv_on_saved_cards: Option<bool>,
+    /// Default 5; 0 to 50.
+    pub max_saved_cards: Option<u32>,
     /// Default `always`.
     pub three_ds_policy: Option<String>,
     /// Default 0.
@@ -171,6 +176,10 @@ pub async fn put(
             );
         }
     }
+    let max_saved_cards = req.max_saved_cards.unwrap_or(5);
+    if max_saved_cards > 50 {
+        f.add("max_saved_cards", "from 0 to 50");
+    }
     f.finish()?;
     let (Some(provider), Some(label), Some(base_url), Some(merchant_id), Some(three_ds_policy)) =
         (provider, label, base_url, merchant_id, three_ds_policy)
@@ -190,6 +199,7 @@ pub async fn put(
             .collect(),
         card_saving_enabled: req.card_saving_enabled.unwrap_or(true),
         cvv_on_saved_cards: req.cvv_on_saved_cards.unwrap_or(true),
+        max_saved_cards,
         three_ds_policy,
         three_ds_days,
     };

@@ -799,7 +799,7 @@ async fn pay_cancel_and_expire_race(app: TestApp, peer: Http) {
                         LegKind::DeferredAccount => deferred_expected += l.amount.amount_minor(),
                         LegKind::CreditBalance => credit_committed += l.amount.amount_minor(),
                         LegKind::Voucher => voucher_committed += l.amount.amount_minor(),
-                        LegKind::Card => panic!("no card here"),
+                        LegKind::Card | LegKind::Installments => panic!("no card here"),
                     }
                 }
             }

@@ -9,6 +9,7 @@ mod contacts;
 mod helpers;
 mod payment_modes;
 mod platform;
+mod saved_cards;
 mod settlement;
 mod settlement_props;
 mod webhooks;

@@ -1,0 +1,410 @@
+//! Payment in installments (SPEC F10, F15). The checkout offers the point of sale's active
+//! plans the domain finds eligible for the amount the card pays (`offers`); the first
+//! installment is a customer-present card payment that keeps the card as a saved alias; once
+//! it is captured the order is committed with what later installments owe on the order's
+//! `installments_receivable` account and the schedule is written (`cards::settle`). The job
+//! runner (`charge_due`) claims due installments — a lease in the database, so several runners
+//! never charge one installment twice — and charges each with the saved alias,
+//! merchant-initiated (ECI 9, no CVV); a capture moves the amount from the receivable to the
+//! provider clearing account; a decline is retried on `ServerConfig::installment_retry_hours`,
+//! then the installment is flagged failed and `installment.failed` goes to the shop.
+
+use crate::AppState;
+use crate::checkout::{self, account, internal, posting, webhook};
+use crate::error::{ApiError, ApiResult};
+use crate::psp::{self, Account, Charge, Verdict};
+use axum::http::StatusCode;
+use guichet_domain::installments::{Eligibility, Installment, eligibility};
+use guichet_domain::{AccountKind, Money, postings};
+use guichet_store::{
+    CardDetails, CardPayment, CardPaymentStatus, InstallmentPlanRow, InstallmentRow,
+    InstallmentStatus, LegKind, NewCardPayment, Order, OrderOp, PaymentInitiator,
+};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// How long a runner's claim on an installment lasts: longer than a provider call.
+pub const CLAIM_LEASE: Duration = Duration::minutes(5);
+
+/// The point of sale's active plans the domain offers for `amount` (what the card pays), with
+/// their schedules starting today.
+pub async fn offers(
+    state: &AppState,
+    order: &Order,
+    amount: Money,
+    today: time::Date,
+) -> ApiResult<Vec<(InstallmentPlanRow, Vec<Installment>)>> {
+    if !amount.is_positive() {
+        return Ok(Vec::new());
+    }
+    let plans = state
+        .store
+        .list_installment_plans(Some(order.point_of_sale_id))
+        .await?;
+    Ok(plans
+        .into_iter()
+        .filter(|p| p.active)
+        .filter_map(
+            |p| match eligibility(&p.plan, amount, today, order.first_event_at) {
+                Eligibility::Offered(schedule) => Some((p, schedule)),
+                Eligibility::NotOffered(_) => None,
+            },
+        )
+        .collect())
+}
+
+/// The plan the buyer chose, with its schedule; 422 when it is not offered for this order.
+pub async fn chosen(
+    state: &AppState,
+    order: &Order,
+    plan_id: Uuid,
+    amount: Money,
+    today: time::Date,
+) -> ApiResult<(InstallmentPlanRow, Vec<Installment>)> {
+    let refused = |why: String| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "installment_plan_not_offered",
+            why,
+        )
+    };
+    let plan = match state.store.get_installment_plan(plan_id).await {
+        Ok(p) if p.point_of_sale_id == order.point_of_sale_id && p.active => p,
+        _ => return Err(refused("no such plan for this point of sale".to_owned())),
+    };
+    match eligibility(&plan.plan, amount, today, order.first_event_at) {
+        Eligibility::Offered(schedule) => Ok((plan, schedule)),
+        Eligibility::NotOffered(why) => Err(refused(format!(
+            "this plan is not offered for this order: {why}"
+        ))),
+    }
+}
+
+/// One pass of the installment runner: claims what is due and charges it. Returns how many
+/// installments were charged (captured or declined); unknown outcomes are left to recovery.
+pub async fn charge_due(state: &AppState, now: OffsetDateTime, limit: u32) -> usize {
+    let claimed = match state
+        .store
+        .claim_due_installments(now, now + CLAIM_LEASE, limit)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "installments: claiming due installments failed");
+            return 0;
+        }
+    };
+    let mut charged = 0;
+    for inst in claimed {
+        match charge_one(state, &inst, now).await {
+            Ok(true) => charged += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(installment = %inst.id, error = %e.message, "installment not charged");
+                let _ = state.store.release_installment_claim(inst.id).await;
+            }
+        }
+    }
+    charged
+}
+
+/// Charges one claimed installment with its saved card. `Ok(false)`: nothing was settled now
+/// (a payment of it is already in flight, or the outcome is unknown).
+async fn charge_one(
+    state: &AppState,
+    inst: &InstallmentRow,
+    now: OffsetDateTime,
+) -> Result<bool, ApiError> {
+    let order = state.store.get_order(inst.order_id).await?;
+    let payments = state.store.card_payments_of_order(order.id).await?;
+    if payments
+        .iter()
+        .any(|p| p.installment_id == Some(inst.id) && p.status.is_open())
+    {
+        // A charge whose outcome is not known yet: the recovery job settles it.
+        state.store.release_installment_claim(inst.id).await?;
+        return Ok(false);
+    }
+    let leg = order
+        .legs
+        .iter()
+        .find(|l| l.kind == LegKind::Installments)
+        .ok_or_else(|| internal("installment order without its installments leg"))?;
+    let card = match inst.saved_card_id {
+        Some(id) => state.store.get_saved_card(id).await.ok(),
+        None => None,
+    };
+    let payment_id = Uuid::now_v7();
+    let reference = crate::cards::reference_of(payment_id);
+    let Some(card) = card else {
+        // The card is gone (deleted by the buyer): nothing can be charged; flagged at once.
+        give_up(state, &order, inst, "the saved card was deleted", now).await?;
+        return Ok(true);
+    };
+    let account_ps = Account::load(state, card.sales_channel_id).await?;
+    let insert = NewCardPayment {
+        id: payment_id,
+        leg_id: leg.id,
+        sales_channel_id: card.sales_channel_id,
+        provider: account_ps.provider(),
+        reference: reference.clone(),
+        amount: inst.amount,
+        three_ds_required: false,
+        three_ds_reason: "merchant_initiated".to_owned(),
+        card: CardDetails {
+            alias: Some(card.alias.clone()),
+            masked_pan: Some(card.masked_pan.clone()),
+            brand: Some(card.brand.clone()),
+            expiry: Some(card.expiry.clone()),
+            holder: Some(card.holder.clone()),
+        },
+        next_check_at: now + state.config.provider_timeout + Duration::seconds(5),
+        installment_id: Some(inst.id),
+        initiator: PaymentInitiator::Merchant,
+        save_card: false,
+        installment_plan_id: None,
+    };
+    checkout::with_retries(state, order.id, |_order| {
+        let insert = insert.clone();
+        async move { Ok(vec![OrderOp::CardPaymentInsert(insert)]) }
+    })
+    .await?;
+    tracing::info!(order = %order.id, installment = %inst.id, number = inst.number,
+        reference = %reference, amount = %inst.amount, "installment sent to the provider");
+    let verdict = account_ps
+        .charge(&Charge {
+            reference,
+            amount: inst.amount,
+            alias: Some(card.alias.clone()),
+            three_ds: false,
+            language: order.language.clone(),
+            browser: psp::Browser::default(),
+            client_ip: "unknown".to_owned(),
+            return_base: format!("{}/psp", state.config.base_url),
+            merchant_initiated: true,
+        })
+        .await;
+    let settled = !matches!(
+        verdict,
+        Verdict::Unknown { .. } | Verdict::Waiting { .. } | Verdict::Redirect { .. }
+    );
+    crate::cards::settle(state, payment_id, verdict, now).await?;
+    Ok(settled)
+}
+
+/// An installment that cannot be charged any more: flagged failed, the shop told.
+async fn give_up(
+    state: &AppState,
+    order: &Order,
+    inst: &InstallmentRow,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let inst = inst.clone();
+    let reason = reason.to_owned();
+    checkout::with_retries(state, order.id, |order| {
+        let inst = inst.clone();
+        let reason = reason.clone();
+        async move {
+            let mut ops = vec![OrderOp::InstallmentSet {
+                id: inst.id,
+                from: vec![InstallmentStatus::Open],
+                to: InstallmentStatus::Failed,
+                attempts_increment: true,
+                next_attempt_at: None,
+                card_payment_id: None,
+                failure_reason: Some(reason.clone()),
+                paid_at: None,
+            }];
+            if let Some(shop) = order.shop_key_id {
+                ops.push(failed_webhook(shop, &order, &inst, &reason, now));
+            }
+            Ok(ops)
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+fn failed_webhook(
+    shop: Uuid,
+    order: &Order,
+    inst: &InstallmentRow,
+    reason: &str,
+    now: OffsetDateTime,
+) -> OrderOp {
+    let data = serde_json::json!({
+        "order_id": order.id,
+        "installment_id": inst.id,
+        "number": inst.number,
+        "amount": crate::admin::MoneyJson::from(inst.amount),
+        "attempts": inst.attempts + 1,
+        "reason": reason,
+    });
+    webhook(shop, "installment.failed", data, now)
+}
+
+/// When a declined installment is tried again: the retry schedule's next step, or `None` when
+/// the retries are spent (`attempts` counts the tries made, this one included).
+pub fn next_try(retry_hours: &[u32], attempts: u32, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let index = usize::try_from(attempts).ok()?.checked_sub(1)?;
+    retry_hours
+        .get(index)
+        .map(|h| now + Duration::hours(i64::from(*h)))
+}
+
+/// Settles a merchant-initiated payment of an installment (called by `cards::settle` for a
+/// payment that names an installment; idempotent like it).
+pub async fn settle(
+    state: &AppState,
+    payment: &CardPayment,
+    installment_id: Uuid,
+    verdict: Verdict,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
+    let payment = payment.clone();
+    let result = checkout::with_retries(state, payment.order_id, |order| {
+        let verdict = verdict.clone();
+        let payment = payment.clone();
+        async move {
+            let current = state.store.get_card_payment(payment.id).await?;
+            if !current.status.is_open() {
+                return Ok(Vec::new());
+            }
+            let inst = state.store.get_installment(installment_id).await?;
+            let set_payment = |to: CardPaymentStatus,
+                               payid: Option<String>,
+                               status: Option<String>,
+                               reason: Option<String>| {
+                OrderOp::CardPaymentSet {
+                    id: payment.id,
+                    from: vec![
+                        CardPaymentStatus::PendingProvider,
+                        CardPaymentStatus::AwaitingThreeDs,
+                    ],
+                    to,
+                    payid,
+                    provider_status: status,
+                    failure_reason: reason,
+                    next_check_at: None,
+                }
+            };
+            let (payid, status, reason, to) = match verdict {
+                Verdict::Captured { payid, status } => {
+                    let clearing = account(
+                        state,
+                        &order,
+                        AccountKind::ProviderClearing,
+                        payment.sales_channel_id,
+                    )
+                    .await?;
+                    let receivable =
+                        account(state, &order, AccountKind::InstallmentsReceivable, order.id)
+                            .await?;
+                    let memo = format!("order {}: installment {} captured", order.id, inst.number);
+                    let mut ops = vec![
+                        set_payment(CardPaymentStatus::Captured, payid, Some(status), None),
+                        OrderOp::Post(
+                            postings::installment_capture(
+                                clearing,
+                                receivable,
+                                payment.amount,
+                                &memo,
+                            )
+                            .map_err(posting)?,
+                        ),
+                        OrderOp::InstallmentSet {
+                            id: inst.id,
+                            from: vec![InstallmentStatus::Open, InstallmentStatus::Failed],
+                            to: InstallmentStatus::Paid,
+                            attempts_increment: true,
+                            next_attempt_at: None,
+                            card_payment_id: Some(payment.id),
+                            failure_reason: None,
+                            paid_at: Some(now),
+                        },
+                    ];
+                    if let Some(shop) = order.shop_key_id {
+                        let data = serde_json::json!({
+                            "order_id": order.id,
+                            "installment_id": inst.id,
+                            "number": inst.number,
+                            "amount": crate::admin::MoneyJson::from(inst.amount),
+                        });
+                        ops.push(webhook(shop, "installment.paid", data, now));
+                    }
+                    return Ok(ops);
+                }
+                Verdict::Declined {
+                    payid,
+                    status,
+                    reason,
+                } => (payid, Some(status), reason, CardPaymentStatus::Declined),
+                Verdict::Abandoned { reason } => (None, None, reason, CardPaymentStatus::Abandoned),
+                Verdict::NotTaken { reason } => (None, None, reason, CardPaymentStatus::Failed),
+                Verdict::ThreeDs { payid, .. } => (
+                    payid,
+                    Some("46".to_owned()),
+                    "the issuer asked for 3-D Secure on a merchant-initiated payment".to_owned(),
+                    CardPaymentStatus::Declined,
+                ),
+                Verdict::Redirect { .. } | Verdict::Waiting { .. } | Verdict::Unknown { .. } => {
+                    return Ok(Vec::new());
+                }
+            };
+            let attempts = inst.attempts + 1;
+            let retry = next_try(&state.config.installment_retry_hours, attempts, now);
+            let mut ops = vec![
+                set_payment(to, payid, status, Some(reason.clone())),
+                OrderOp::InstallmentSet {
+                    id: inst.id,
+                    from: vec![InstallmentStatus::Open],
+                    to: if retry.is_some() {
+                        InstallmentStatus::Open
+                    } else {
+                        InstallmentStatus::Failed
+                    },
+                    attempts_increment: true,
+                    next_attempt_at: retry,
+                    card_payment_id: Some(payment.id),
+                    failure_reason: Some(reason.clone()),
+                    paid_at: None,
+                },
+            ];
+            if retry.is_none()
+                && let Some(shop) = order.shop_key_id
+            {
+                ops.push(failed_webhook(shop, &order, &inst, &reason, now));
+            }
+            if retry.is_none() {
+                tracing::warn!(order = %order.id, installment = %inst.id, %reason,
+                    "installment failed after its retries");
+            }
+            Ok(ops)
+        }
+    })
+    .await;
+    match result {
+        Ok(order) => Ok(order),
+        Err(e) if e.code == "card_payment_moved" || e.code == "installment_moved" => {
+            Ok(state.store.get_order(payment.order_id).await?)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_schedule_then_stop() {
+        let now = time::macros::datetime!(2026-12-01 09:00 UTC);
+        let hours = [24, 72];
+        assert_eq!(next_try(&hours, 1, now), Some(now + Duration::hours(24)));
+        assert_eq!(next_try(&hours, 2, now), Some(now + Duration::hours(72)));
+        assert_eq!(next_try(&hours, 3, now), None);
+        assert_eq!(next_try(&[], 1, now), None);
+        assert_eq!(next_try(&hours, 0, now), None);
+    }
+}
