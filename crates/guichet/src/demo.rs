@@ -196,7 +196,8 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> anyhow
             tracing::error!(error = %e, "the provider simulator stopped");
         }
     });
-    crate::serve(store, listener, base_url, true, Some(receiver)).await?;
+    let config = ServerConfig::new(base_url);
+    crate::serve(store, listener, config, true, Some(receiver)).await?;
     Ok(ExitCode::SUCCESS)
 }
 

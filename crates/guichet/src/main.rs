@@ -78,10 +78,34 @@ struct DbArgs {
     max_connections: u32,
 }
 
+/// How the job runner treats installments.
+#[derive(Args, Clone)]
+struct InstallmentArgs {
+    /// Hours after a declined installment when it is tried again, one per retry (comma
+    /// separated); when they are spent it is flagged failed.
+    #[arg(
+        long,
+        env = "GUICHET_INSTALLMENT_RETRY_HOURS",
+        value_delimiter = ',',
+        default_value = "24,72,168"
+    )]
+    installment_retry_hours: Vec<u32>,
+}
+
+impl InstallmentArgs {
+    fn config(&self, base_url: impl Into<String>) -> ServerConfig {
+        let mut config = ServerConfig::new(base_url);
+        config.installment_retry_hours = self.installment_retry_hours.clone();
+        config
+    }
+}
+
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    installments: InstallmentArgs,
     #[arg(long, env = "GUICHET_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Public URL of this service (default: http://LISTEN).
@@ -96,6 +120,8 @@ struct ServeArgs {
 struct JobsArgs {
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    installments: InstallmentArgs,
     /// One pass, then exit.
     #[arg(long)]
     once: bool,
@@ -206,7 +232,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("listening on {}", args.listen))?;
             let addr = listener.local_addr()?;
             let base_url = args.base_url.unwrap_or_else(|| format!("http://{addr}"));
-            serve(store, listener, base_url, !args.no_jobs, None).await?;
+            let config = args.installments.config(base_url);
+            serve(store, listener, config, !args.no_jobs, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
@@ -242,12 +269,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let store = args.db.open().await?;
             let state = AppState {
                 store,
-                config: Arc::new(ServerConfig::new("http://localhost")),
+                config: Arc::new(args.installments.config("http://localhost")),
             };
             let client = guichet_server::webhooks::http_client()?;
             loop {
                 let now = args.now.unwrap_or_else(time::OffsetDateTime::now_utc);
-                let r = guichet_server::jobs::run_once(&state, &client, now).await;
+                // Installments first, with a progress bar when someone watches a terminal.
+                let charged = charge_installments(&state, now).await;
+                let mut r = guichet_server::jobs::run_once(&state, &client, now).await;
+                r.installments_charged += charged;
                 println!(
                     "jobs: {} payments and refunds recovered; {} installments charged; {} orders expired; webhooks {} claimed, {} delivered, {} retrying, {} failed; {} idempotency keys purged",
                     r.payments_recovered,
@@ -314,18 +344,51 @@ async fn audit(store: &DynStore) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Charges every installment due at `now`, batch after batch, showing the count on a terminal
+/// (`guichet jobs --once` over a long backlog); returns how many were charged.
+async fn charge_installments(state: &AppState, now: time::OffsetDateTime) -> usize {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} installments charged ({per_sec}) {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let batch = guichet_server::jobs::INSTALLMENT_BATCH;
+    let mut total = 0;
+    loop {
+        let n = guichet_server::installments::charge_due(state, now, batch).await;
+        total += n;
+        if let Some(bar) = &bar {
+            bar.inc(n as u64);
+        }
+        if n < batch as usize {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    total
+}
+
 /// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
 pub async fn serve(
     store: DynStore,
     listener: tokio::net::TcpListener,
-    base_url: String,
+    config: ServerConfig,
     run_jobs: bool,
     receiver: Option<guichet_server::webhooks::DemoReceiver>,
 ) -> anyhow::Result<()> {
     guichet_server::telemetry::init();
     let state = AppState {
         store,
-        config: Arc::new(ServerConfig::new(base_url)),
+        config: Arc::new(config),
     };
     let jobs = run_jobs
         .then(|| guichet_server::jobs::spawn(state.clone(), std::time::Duration::from_secs(2)));

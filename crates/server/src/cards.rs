@@ -884,6 +884,12 @@ pub async fn refund(
     requested_by: &str,
     now: OffsetDateTime,
 ) -> Result<Refund, ApiError> {
+    let first = state.store.get_order(order_id).await?;
+    if destination == RefundDestination::Card
+        && first.legs.iter().any(|l| l.kind == LegKind::Installments)
+    {
+        return refund_installment_order(state, order_id, amount, requested_by, now).await;
+    }
     let refund_id = Uuid::now_v7();
     let check_at = first_check(state, now);
     let order = checkout::with_retries(state, order_id, |order| async move {
@@ -979,17 +985,28 @@ pub async fn refund(
     if refund.status != RefundStatus::PendingProvider {
         return Ok(refund);
     }
-    // To the card: ask the provider, then record what it says.
-    let payment_id = refund
-        .card_payment_id
-        .ok_or_else(|| internal("card refund without payment"))?;
-    let payment = state.store.get_card_payment(payment_id).await?;
     let leg = order
         .legs
         .iter()
         .find(|l| l.id == refund.leg_id)
         .ok_or_else(|| internal("refund leg missing"))?;
     let last = leg.refunded == leg.amount;
+    send_card_refund(state, &refund, last, now).await
+}
+
+/// A card refund written `pending_provider`: asks the provider, then records what it says.
+/// `last`: nothing remains to refund on its payment afterwards (Ogone `RFS`).
+async fn send_card_refund(
+    state: &AppState,
+    refund: &Refund,
+    last: bool,
+    now: OffsetDateTime,
+) -> Result<Refund, ApiError> {
+    let amount = refund.amount;
+    let payment_id = refund
+        .card_payment_id
+        .ok_or_else(|| internal("card refund without payment"))?;
+    let payment = state.store.get_card_payment(payment_id).await?;
     let account = Account::load(state, payment.sales_channel_id).await?;
     tracing::info!(refund = %refund.id, reference = %payment.reference, amount = %amount,
         "card refund sent to the provider");
@@ -1003,7 +1020,163 @@ pub async fn refund(
     {
         verdict = account.query_refund(&payment, sub).await;
     }
-    finish_refund(state, &refund, verdict, now).await
+    finish_refund(state, refund, verdict, now).await
+}
+
+/// A refund to the card of an order paid in installments (SPEC F10 with F12). Its open and
+/// failed installments are cancelled first (nothing more is charged: Dr refunds, Cr the
+/// order's receivable); then the amount, at most what the payments collected less earlier
+/// refunds, is spread over those payments — the first installment's, then each paid
+/// installment's in order — each refunded at the provider on its own. Refused while an
+/// installment is being charged. Returns the first refund (the order lists them all).
+async fn refund_installment_order(
+    state: &AppState,
+    order_id: Uuid,
+    amount: Money,
+    requested_by: &str,
+    now: OffsetDateTime,
+) -> Result<Refund, ApiError> {
+    if !amount.is_positive() {
+        return Err(unprocessable(
+            "invalid_amount",
+            "the refund must be positive",
+        ));
+    }
+    let check_at = first_check(state, now);
+    // The refunds of the attempt that committed (the closure may run more than once).
+    let planned: std::sync::Mutex<Vec<(Uuid, bool)>> = std::sync::Mutex::new(Vec::new());
+    let planned_ref = &planned;
+    checkout::with_retries(state, order_id, |order| {
+        let requested_by = requested_by.to_owned();
+        async move {
+            if order.status != OrderStatus::Paid {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "order_not_paid",
+                    "only a paid order can be refunded",
+                ));
+            }
+            let payments = state.store.card_payments_of_order(order.id).await?;
+            if payments.iter().any(|p| p.status.is_open()) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "payment_in_progress",
+                    "an installment is being charged: try again in a few minutes",
+                ));
+            }
+            let refunds = state.store.refunds_of_order(order.id).await?;
+            let installments = state.store.installments_of_order(order.id).await?;
+            let mut ops = Vec::new();
+            // 1. What is not collected yet is cancelled.
+            let mut cancelled = Money::zero(order.currency);
+            for i in installments.iter().filter(|i| {
+                matches!(
+                    i.status,
+                    guichet_store::InstallmentStatus::Open
+                        | guichet_store::InstallmentStatus::Failed
+                )
+            }) {
+                cancelled = cancelled.checked_add(i.amount).map_err(internal)?;
+                ops.push(OrderOp::InstallmentSet {
+                    id: i.id,
+                    from: vec![
+                        guichet_store::InstallmentStatus::Open,
+                        guichet_store::InstallmentStatus::Failed,
+                    ],
+                    to: guichet_store::InstallmentStatus::Cancelled,
+                    attempts_increment: false,
+                    next_attempt_at: None,
+                    card_payment_id: None,
+                    failure_reason: Some("cancelled by a refund of the order".to_owned()),
+                    paid_at: None,
+                });
+            }
+            if cancelled.is_positive() {
+                let refunds_acct =
+                    account(state, &order, AccountKind::Refunds, order.institution_id).await?;
+                let receivable =
+                    account(state, &order, AccountKind::InstallmentsReceivable, order.id).await?;
+                let memo = format!("order {}: open installments cancelled", order.id);
+                ops.push(OrderOp::Post(
+                    postings::installments_cancel(refunds_acct, receivable, cancelled, &memo)
+                        .map_err(posting)?,
+                ));
+            }
+            // 2. The amount over the payments that collected money, in order.
+            let mut rooms = Vec::new();
+            for p in payments
+                .iter()
+                .filter(|p| p.status == CardPaymentStatus::Captured)
+            {
+                let number = match p.installment_id {
+                    None => 1,
+                    Some(id) => installments
+                        .iter()
+                        .find(|i| i.id == id)
+                        .map_or(u8::MAX, |i| i.number),
+                };
+                let refunded = refunds
+                    .iter()
+                    .filter(|r| r.card_payment_id == Some(p.id) && r.status != RefundStatus::Failed)
+                    .try_fold(Money::zero(order.currency), |acc, r| {
+                        acc.checked_add(r.amount)
+                    })
+                    .map_err(internal)?;
+                let room = p.amount.checked_sub(refunded).map_err(internal)?;
+                if room.is_positive() {
+                    rooms.push((number, p.clone(), room));
+                }
+            }
+            rooms.sort_by_key(|(n, _, _)| *n);
+            let mut left = amount;
+            let mut parts = Vec::new();
+            for (_, p, room) in rooms {
+                if !left.is_positive() {
+                    break;
+                }
+                let part = if left.amount_minor() <= room.amount_minor() {
+                    left
+                } else {
+                    room
+                };
+                left = left.checked_sub(part).map_err(internal)?;
+                parts.push((p, part, part == room));
+            }
+            if left.is_positive() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "refund_exceeds_collected",
+                    "the refund exceeds what the installments collected less earlier refunds",
+                ));
+            }
+            let mut plan = Vec::new();
+            for (p, part, last) in parts {
+                let id = Uuid::now_v7();
+                ops.push(OrderOp::RefundInsert(NewRefund {
+                    id,
+                    leg_id: p.leg_id,
+                    destination: RefundDestination::Card,
+                    amount: part,
+                    status: RefundStatus::PendingProvider,
+                    card_payment_id: Some(p.id),
+                    requested_by: requested_by.clone(),
+                    next_check_at: check_at,
+                }));
+                plan.push((id, last));
+            }
+            *planned_ref.lock().map_err(|_| ApiError::internal())? = plan;
+            Ok(ops)
+        }
+    })
+    .await?;
+    let planned = planned.into_inner().map_err(|_| ApiError::internal())?;
+    let mut first = None;
+    for (id, last) in planned {
+        let refund = state.store.get_refund(id).await?;
+        let done = send_card_refund(state, &refund, last, now).await?;
+        first.get_or_insert(done);
+    }
+    first.ok_or_else(|| internal("no refund planned"))
 }
 
 fn refund_webhook(

@@ -131,6 +131,28 @@ pub async fn fresh_pg_with_url(base: &str) -> (DynStore, String) {
     (store, url)
 }
 
+/// Two stores on one fresh PostgreSQL database under the same master key, each with its own
+/// connection pool: two processes of one deployment (the job runners' proofs).
+pub async fn fresh_pg_pair(base: &str) -> (DynStore, DynStore) {
+    let url = fresh_pg_url(base).await;
+    let hex = MasterKey::generate_hex().expect("operating system randomness");
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        let store = connect(ConnectOptions {
+            url: url.clone(),
+            master_key: MasterKey::parse(&hex).expect("a generated key parses"),
+            max_connections: 8,
+        })
+        .await
+        .expect("connect to the PostgreSQL test database");
+        store.migrate().await.expect("migrate");
+        stores.push(store);
+    }
+    let second = stores.pop().expect("two stores");
+    let first = stores.pop().expect("two stores");
+    (first, second)
+}
+
 /// Connects to `url` under a random master key and applies the migrations.
 pub async fn connect_migrated(url: &str) -> DynStore {
     let store = connect(ConnectOptions {

@@ -545,6 +545,24 @@ impl TestApp {
         Some((app, peer))
     }
 
+    /// This app on a fresh PostgreSQL database and a second store on the same database with its
+    /// own connection pool (another process's, for the job runners' proofs).
+    pub async fn postgres_with_second_store(
+        tweak: impl Fn(&mut ServerConfig),
+    ) -> Option<(TestApp, DynStore)> {
+        let Some(base) = guichet_store::testing::pg_url() else {
+            assert!(
+                std::env::var("GUICHET_REQUIRE_PG").as_deref() != Ok("1"),
+                "GUICHET_REQUIRE_PG=1 but GUICHET_TEST_PG_URL is not set"
+            );
+            eprintln!("PostgreSQL API test SKIPPED: GUICHET_TEST_PG_URL not set");
+            return None;
+        };
+        let (store, second) = guichet_store::testing::fresh_pg_pair(&base).await;
+        let app = Self::start_with(store, None, &tweak).await;
+        Some((app, second))
+    }
+
     /// An application state on this app's store (default configuration), to call the server's
     /// functions directly (the job runner's `expire_due`, for instance).
     pub fn state(&self) -> AppState {

@@ -7,6 +7,7 @@ mod catalogue;
 mod concurrency;
 mod contacts;
 mod helpers;
+mod installments;
 mod payment_modes;
 mod platform;
 mod saved_cards;
