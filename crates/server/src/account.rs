@@ -338,3 +338,34 @@ pub async fn installments(
     out.sort_by_key(|i| (i.order_id, i.number));
     Ok(Json(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn expiry_and_masking() {
+        let today = date!(2026 - 11 - 29);
+        assert!(!is_expired("1126", today), "valid through its month");
+        assert!(is_expired("1026", today));
+        assert!(!is_expired("0127", today));
+        assert!(is_expired("1326", today), "no month 13");
+        assert!(is_expired("12", today));
+        assert_eq!(expiry_parts("1230"), Some((12, 2030)));
+        assert_eq!(
+            masked_for_display("XXXXXXXXXXXX4242"),
+            "XXXX XXXX XXXX 4242"
+        );
+        assert_eq!(
+            masked_for_display("411111XXXXXX1111"),
+            "XXXX XXXX XXXX 1111"
+        );
+        assert_eq!(parse_expiry("11/2031", today).as_deref(), Ok("1131"));
+        assert_eq!(parse_expiry("1/31", today).as_deref(), Ok("0131"));
+        assert_eq!(parse_expiry("1131", today).as_deref(), Ok("1131"));
+        assert!(parse_expiry("13/2031", today).is_err());
+        assert!(parse_expiry("10/2026", today).is_err(), "past");
+        assert!(parse_expiry("soon", today).is_err());
+    }
+}

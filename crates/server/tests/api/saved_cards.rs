@@ -189,6 +189,30 @@ async fn save_then_pay_with_the_saved_card(app: TestApp) {
         "NO"
     );
 
+    // An expired card is shown as such, without a CVV form, and cannot pay.
+    env.app
+        .store
+        .update_saved_card(card_id.parse().unwrap(), Some("0120"), None)
+        .await
+        .unwrap();
+    let (_, token) = env.app.order(&env.shop, Some(&env.shop.karin), 1500).await;
+    let s = summary(&env, &token).await;
+    assert_eq!(s["means"]["saved_cards"][0]["expired"], true, "{s}");
+    assert!(s["means"]["saved_cards"][0]["cvv_form"].is_null(), "{s}");
+    let (status, e) = pay(
+        &env,
+        &token,
+        json!({"means": "saved_card", "saved_card": card_id, "accept_terms": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["code"], "card_expired");
+    env.app
+        .store
+        .update_saved_card(card_id.parse().unwrap(), Some("1230"), None)
+        .await
+        .unwrap();
+
     // Another contact cannot pay with Karin's card.
     let other = new_contact(&env, "Anne").await;
     let (_, token) = env.app.order(&env.shop, Some(&other), 1500).await;
