@@ -78,9 +78,9 @@ struct DbArgs {
     max_connections: u32,
 }
 
-/// How the job runner treats installments.
+/// Limits and retries of the running service (serve and jobs).
 #[derive(Args, Clone)]
-struct InstallmentArgs {
+struct RunArgs {
     /// Hours after a declined installment when it is tried again, one per retry (comma
     /// separated); when they are spent it is flagged failed.
     #[arg(
@@ -90,12 +90,24 @@ struct InstallmentArgs {
         default_value = "24,72,168"
     )]
     installment_retry_hours: Vec<u32>,
+    /// Card payment attempts allowed per order in an hour (refused before the provider).
+    #[arg(long, env = "GUICHET_CARD_ATTEMPTS_PER_ORDER", default_value_t = 5)]
+    card_attempts_per_order: u32,
+    /// Card payment attempts allowed per contact in an hour.
+    #[arg(long, env = "GUICHET_CARD_ATTEMPTS_PER_CONTACT", default_value_t = 10)]
+    card_attempts_per_contact: u32,
+    /// Card payment attempts allowed per client address in an hour.
+    #[arg(long, env = "GUICHET_CARD_ATTEMPTS_PER_IP", default_value_t = 20)]
+    card_attempts_per_ip: u32,
 }
 
-impl InstallmentArgs {
+impl RunArgs {
     fn config(&self, base_url: impl Into<String>) -> ServerConfig {
         let mut config = ServerConfig::new(base_url);
         config.installment_retry_hours = self.installment_retry_hours.clone();
+        config.card_attempts_per_order = self.card_attempts_per_order;
+        config.card_attempts_per_contact = self.card_attempts_per_contact;
+        config.card_attempts_per_ip = self.card_attempts_per_ip;
         config
     }
 }
@@ -105,7 +117,7 @@ struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
-    installments: InstallmentArgs,
+    installments: RunArgs,
     #[arg(long, env = "GUICHET_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Public URL of this service (default: http://LISTEN).
@@ -121,7 +133,7 @@ struct JobsArgs {
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
-    installments: InstallmentArgs,
+    installments: RunArgs,
     /// One pass, then exit.
     #[arg(long)]
     once: bool,

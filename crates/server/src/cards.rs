@@ -187,6 +187,51 @@ pub async fn card_forms(
     Ok(forms)
 }
 
+/// The window of the card attempt limits.
+pub const CARD_ATTEMPT_WINDOW_SECONDS: u32 = 3600;
+
+/// Counts a card payment attempt against the order, the contact and the client address, and
+/// refuses it (429, before anything reaches the provider) past any of the limits. The count is
+/// taken first, in the database: concurrent attempts on several instances cannot all pass.
+async fn count_card_attempt(
+    state: &AppState,
+    order: &Order,
+    client_ip: &str,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let cfg = &state.config;
+    let mut buckets = vec![(
+        format!("card:order:{}", order.id),
+        cfg.card_attempts_per_order,
+    )];
+    if let Some(contact) = order.contact_id {
+        buckets.push((
+            format!("card:contact:{contact}"),
+            cfg.card_attempts_per_contact,
+        ));
+    }
+    if client_ip != "unknown" && !client_ip.is_empty() {
+        buckets.push((format!("card:ip:{client_ip}"), cfg.card_attempts_per_ip));
+    }
+    let mut refused = false;
+    for (bucket, limit) in &buckets {
+        let hits = state
+            .store
+            .rate_limit_hit(bucket, CARD_ATTEMPT_WINDOW_SECONDS, now)
+            .await?;
+        refused |= hits > *limit;
+    }
+    if refused {
+        tracing::warn!(order = %order.id, ip = %client_ip, "card attempt refused: too many attempts");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_card_attempts",
+            "too many card payment attempts; try again later",
+        ));
+    }
+    Ok(())
+}
+
 fn unprocessable(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.to_owned())
 }
@@ -290,6 +335,7 @@ pub async fn pay_by_card(
             Some(crate::installments::chosen(state, &first, plan_id, due, now.date()).await?)
         }
     };
+    count_card_attempt(state, &first, &req.client_ip, now).await?;
     let decision = threeds::requires_3ds(
         system.three_ds_policy,
         system.three_ds_days,

@@ -50,6 +50,12 @@ pub struct ServerConfig {
     /// Failed code attempts allowed per order, then per client address, in 15 minutes.
     pub code_failures_per_order: u32,
     pub code_failures_per_ip: u32,
+    /// Card payment attempts allowed per order, per contact and per client address in an hour
+    /// (OWASP OAT-001 carding, OAT-010 card cracking); counted in the database, so they hold
+    /// across instances, and checked before the provider is called.
+    pub card_attempts_per_order: u32,
+    pub card_attempts_per_contact: u32,
+    pub card_attempts_per_ip: u32,
     /// The client for provider calls (DirectLink, Sips Office and Paypage init).
     pub provider_http: reqwest::Client,
     /// How long a provider call may take before its outcome counts as unknown.
@@ -66,6 +72,9 @@ impl ServerConfig {
             hold_minutes: 20,
             code_failures_per_order: 10,
             code_failures_per_ip: 50,
+            card_attempts_per_order: 5,
+            card_attempts_per_contact: 10,
+            card_attempts_per_ip: 20,
             provider_http: provider_client(),
             provider_timeout: Duration::from_secs(30),
             installment_retry_hours: vec![24, 72, 168],

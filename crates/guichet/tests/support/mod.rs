@@ -28,6 +28,10 @@ pub const GUICHET_ENV: &[&str] = &[
     "GUICHET_DB_MAX_CONNECTIONS",
     "GUICHET_LOG_FORMAT",
     "GUICHET_NEW_PASSWORD",
+    "GUICHET_INSTALLMENT_RETRY_HOURS",
+    "GUICHET_CARD_ATTEMPTS_PER_ORDER",
+    "GUICHET_CARD_ATTEMPTS_PER_CONTACT",
+    "GUICHET_CARD_ATTEMPTS_PER_IP",
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState {
             store: store.clone(),
-            config: Arc::new(ServerConfig::new(base.clone())),
+            config: Arc::new(test_config(base.clone())),
         };
         tokio::spawn(async move {
             // As in `guichet serve`: handlers see the client's address (rate limits).
@@ -471,6 +471,16 @@ macro_rules! on_both_instances {
     };
 }
 
+/// The server's configuration in tests: as in production, except the card attempt limits,
+/// which every test from one address and one buyer would reach; the abuse tests set their own.
+pub fn test_config(base: String) -> ServerConfig {
+    let mut config = ServerConfig::new(base);
+    config.card_attempts_per_order = 1_000_000;
+    config.card_attempts_per_contact = 1_000_000;
+    config.card_attempts_per_ip = 1_000_000;
+    config
+}
+
 /// The configuration as it is (for [`on_both_instances!`]).
 pub fn default_config(_: &mut ServerConfig) {}
 
@@ -588,7 +598,7 @@ async fn serve_instance(store: DynStore, tweak: impl FnOnce(&mut ServerConfig)) 
     guichet_server::install_tls_provider();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = ServerConfig::new(base.clone());
+    let mut config = test_config(base.clone());
     tweak(&mut config);
     let state = AppState {
         store,

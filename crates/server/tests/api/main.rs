@@ -1,6 +1,7 @@
 //! API tests through the real router on a real socket, on a fresh database per test: SQLite
 //! always, PostgreSQL when `GUICHET_TEST_PG_URL` is set (CI sets it and `GUICHET_REQUIRE_PG=1`).
 
+mod abuse;
 mod admin_access;
 mod cards;
 mod catalogue;
