@@ -8,58 +8,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// A TCP proxy in front of Guichet that keeps every byte clients sent to it.
-struct Recorder {
-    bytes: Arc<Mutex<Vec<u8>>>,
-    url: String,
-}
-
-async fn recording_proxy(target: String) -> Recorder {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the proxy");
-    let url = format!("http://{}", listener.local_addr().expect("proxy address"));
-    let bytes = Arc::new(Mutex::new(Vec::new()));
-    let record = bytes.clone();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let target = target.clone();
-            let record = record.clone();
-            tokio::spawn(async move {
-                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
-                    return;
-                };
-                let (mut in_read, mut in_write) = inbound.into_split();
-                let (mut out_read, mut out_write) = outbound.into_split();
-                let upstream = async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let n = match in_read.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        record.lock().expect("record").extend_from_slice(&buf[..n]);
-                        if out_write.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = out_write.shutdown().await;
-                };
-                let downstream = async move {
-                    let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
-                    let _ = in_write.shutdown().await;
-                };
-                tokio::join!(upstream, downstream);
-            });
-        }
-    });
-    Recorder { bytes, url }
-}
 
 /// A card flow: the card, where the order is sold, and what the buyer does.
 struct Flow {
@@ -97,42 +47,6 @@ fn unique_visa() -> String {
         })
         .sum();
     format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-/// Whether `needle` occurs in `haystack` as a value of its own, the way a CVV would be written
-/// in a form, a query, JSON or a log field (`=917&`, `"917"`, ` 917,`): not part of a longer
-/// number, a decimal (`51.917µs`) or an identifier.
-fn occurs_as_token(haystack: &[u8], needle: &[u8]) -> bool {
-    let joins = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b >= 0x80;
-    haystack.windows(needle.len()).enumerate().any(|(i, w)| {
-        w == needle
-            && (i == 0 || !joins(haystack[i - 1]))
-            && haystack.get(i + needle.len()).is_none_or(|&b| !joins(b))
-    })
-}
-
-/// Whether a field named `name` (not the end of a longer name: `NCERRORCVC=` is not `CVC=`)
-/// carries a value starting with a digit.
-fn field_with_digits(haystack: &[u8], name: &[u8]) -> bool {
-    haystack.windows(name.len()).enumerate().any(|(i, w)| {
-        w == name
-            && (i == 0 || !haystack[i - 1].is_ascii_alphanumeric())
-            && haystack.get(i + name.len()).is_some_and(u8::is_ascii_digit)
-    })
-}
-
-fn occurs(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The four-digit groups of a card number, as people type it.
-fn spaced(number: &str) -> String {
-    number
-        .as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).expect("ascii"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Plays a 3-D Secure page given by Guichet (through the proxy): the provider's challenge,

@@ -77,17 +77,28 @@ impl FromRequestParts<AppState> for Buyer {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or_else(ApiError::unauthorized)?;
-        let contact = state
-            .store
-            .account_link_contact(&auth::sha256_hex(token), OffsetDateTime::now_utc())
+        let contact = contact_of_token(state, token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        Ok(Buyer {
-            contact: state.store.get_contact(contact).await?,
-        })
+        Ok(Buyer { contact })
     }
+}
+
+/// The contact an account token opens now; none when the token is unknown or expired. The
+/// account API takes the token as a bearer, the account pages from their session cookie.
+pub async fn contact_of_token(state: &AppState, token: &str) -> ApiResult<Option<Contact>> {
+    if token.is_empty() || token.len() > 200 {
+        return Ok(None);
+    }
+    let Some(id) = state
+        .store
+        .account_link_contact(&auth::sha256_hex(token), OffsetDateTime::now_utc())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(state.store.get_contact(id).await?))
 }
 
 /// A saved card as the buyer and the back office see it: never more than the last 4 digits.
@@ -182,9 +193,9 @@ pub async fn cards(
 }
 
 /// One of the buyer's own cards; anybody else's is "not found".
-async fn own_card(state: &AppState, buyer: &Buyer, id: Uuid) -> ApiResult<SavedCard> {
+pub async fn own_card(state: &AppState, contact: &Contact, id: Uuid) -> ApiResult<SavedCard> {
     match state.store.get_saved_card(id).await {
-        Ok(card) if card.contact_id == buyer.contact.id => Ok(card),
+        Ok(card) if card.contact_id == contact.id => Ok(card),
         _ => Err(ApiError::not_found("card")),
     }
 }
@@ -197,7 +208,7 @@ pub struct CardChange {
 }
 
 /// `MM/YYYY`, `MM/YY` or `MMYY` → `MMYY`.
-fn parse_expiry(text: &str, today: time::Date) -> Result<String, String> {
+pub fn parse_expiry(text: &str, today: time::Date) -> Result<String, String> {
     let t = text.trim();
     let (m, y) = match t.split_once('/') {
         Some((m, y)) if y.len() == 4 => (m, &y[2..]),
@@ -225,13 +236,34 @@ pub async fn change_card(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<CardChange>,
 ) -> ApiResult<Json<SavedCardJson>> {
+    let card = change_card_of(
+        &state,
+        &buyer.contact,
+        id,
+        req.expiry.as_deref(),
+        req.holder.as_deref(),
+    )
+    .await?;
+    Ok(Json(SavedCardJson::new(
+        &card,
+        OffsetDateTime::now_utc().date(),
+    )))
+}
+
+/// Changes the expiry (`MM/YYYY`, `MM/YY` or `MMYY`) and/or the holder of one of the contact's
+/// saved cards: at the provider first, then in the store. Field errors answer 422 with
+/// `expiry` / `holder`.
+pub async fn change_card_of(
+    state: &AppState,
+    contact: &Contact,
+    id: Uuid,
+    expiry: Option<&str>,
+    holder: Option<&str>,
+) -> ApiResult<SavedCard> {
     let today = OffsetDateTime::now_utc().date();
     let mut f = Fields::new();
-    let expiry = req
-        .expiry
-        .as_deref()
-        .and_then(|e| f.check("expiry", parse_expiry(e, today)));
-    let holder = req.holder.as_deref().map(str::trim).and_then(|h| {
+    let new_expiry = expiry.and_then(|e| f.check("expiry", parse_expiry(e, today)));
+    let new_holder = holder.map(str::trim).and_then(|h| {
         if h.is_empty() || h.chars().count() > 100 || h.chars().any(char::is_control) {
             f.add("holder", "1 to 100 printable characters");
             None
@@ -239,26 +271,26 @@ pub async fn change_card(
             Some(h.to_owned())
         }
     });
-    if req.expiry.is_none() && req.holder.is_none() {
+    if expiry.is_none() && holder.is_none() {
         f.add("expiry", "give expiry, holder or both");
     }
     f.finish()?;
-    let card = own_card(&state, &buyer, id).await?;
+    let card = own_card(state, contact, id).await?;
     // The provider first: a card Guichet shows must be the card the provider holds.
-    let account = PspAccount::load(&state, card.sales_channel_id).await?;
+    let account = PspAccount::load(state, card.sales_channel_id).await?;
     account
         .update_saved_card(
             &card,
-            expiry.as_deref().unwrap_or(&card.expiry),
-            holder.as_deref().unwrap_or(&card.holder),
+            new_expiry.as_deref().unwrap_or(&card.expiry),
+            new_holder.as_deref().unwrap_or(&card.holder),
         )
         .await?;
     let card = state
         .store
-        .update_saved_card(id, expiry.as_deref(), holder.as_deref())
+        .update_saved_card(id, new_expiry.as_deref(), new_holder.as_deref())
         .await?;
-    tracing::info!(card = %card.id, contact = %buyer.contact.id, "saved card changed");
-    Ok(Json(SavedCardJson::new(&card, today)))
+    tracing::info!(card = %card.id, contact = %contact.id, "saved card changed");
+    Ok(card)
 }
 
 #[utoipa::path(delete, path = "/api/v1/account/cards/{id}", tag = "account",
@@ -269,12 +301,18 @@ pub async fn delete_card(
     buyer: Buyer,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let card = own_card(&state, &buyer, id).await?;
-    let account = PspAccount::load(&state, card.sales_channel_id).await?;
+    delete_card_of(&state, &buyer.contact, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of the contact's saved cards: the alias at the provider, then the card.
+pub async fn delete_card_of(state: &AppState, contact: &Contact, id: Uuid) -> ApiResult<()> {
+    let card = own_card(state, contact, id).await?;
+    let account = PspAccount::load(state, card.sales_channel_id).await?;
     account.delete_saved_card(&card).await?;
     state.store.delete_saved_card(id).await?;
-    tracing::info!(card = %card.id, contact = %buyer.contact.id, "saved card deleted");
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(card = %card.id, contact = %contact.id, "saved card deleted");
+    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -315,9 +353,17 @@ pub async fn installments(
     State(state): State<AppState>,
     buyer: Buyer,
 ) -> ApiResult<Json<Vec<InstallmentJson>>> {
+    Ok(Json(installments_of(&state, &buyer.contact).await?))
+}
+
+/// The contact's installments, by order then number.
+pub async fn installments_of(
+    state: &AppState,
+    contact: &Contact,
+) -> ApiResult<Vec<InstallmentJson>> {
     let rows = state
         .store
-        .list_installments(Some(buyer.contact.institution_id), None, 1000)
+        .list_installments(Some(contact.institution_id), None, 1000)
         .await?;
     let mut mine = std::collections::BTreeMap::new();
     let mut out = Vec::new();
@@ -326,7 +372,7 @@ pub async fn installments(
             Some(own) => *own,
             None => {
                 let order = state.store.get_order(row.order_id).await?;
-                let own = order.contact_id == Some(buyer.contact.id);
+                let own = order.contact_id == Some(contact.id);
                 mine.insert(row.order_id, own);
                 own
             }
@@ -336,7 +382,7 @@ pub async fn installments(
         }
     }
     out.sort_by_key(|i| (i.order_id, i.number));
-    Ok(Json(out))
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -137,7 +137,9 @@ pub struct CheckoutJson {
     pub terms_required: bool,
 }
 
-async fn summary(state: &AppState, order: &Order, token: &str) -> ApiResult<CheckoutJson> {
+/// The checkout summary: the order, the means on offer (with the provider's card forms for
+/// this token) and whether terms must be accepted. The payment page renders the same.
+pub async fn summary(state: &AppState, order: &Order, token: &str) -> ApiResult<CheckoutJson> {
     let modes: Vec<PaymentModeType> = state
         .store
         .point_of_sale_payment_modes(order.point_of_sale_id)
@@ -294,52 +296,76 @@ pub async fn apply_code(
     idempotency::run(&state, &scope, key, &fp, || async {
         let req: CodeRequest = idempotency::parse_json(&body)?;
         let now = OffsetDateTime::now_utc();
-        let by_order = format!("codes:order:{}", order.id);
-        let by_ip = format!("codes:ip:{ip}");
-        let cfg = &state.config;
-        if state
-            .store
-            .rate_limit_hits(&by_order, CODE_WINDOW_SECONDS, now)
-            .await?
-            >= cfg.code_failures_per_order
-            || state
-                .store
-                .rate_limit_hits(&by_ip, CODE_WINDOW_SECONDS, now)
-                .await?
-                >= cfg.code_failures_per_ip
-        {
-            return Err(too_many());
-        }
-        match checkout::apply_code(&state, order.id, req.code.trim(), now).await {
-            Ok((order, kind)) => {
-                let applied = match kind {
-                    CodeKind::PromoCode => "promo_code",
-                    CodeKind::Voucher => "voucher",
-                };
-                let out = CodeApplied {
-                    applied: applied.to_owned(),
-                    checkout: summary(&state, &order, &token).await?,
-                };
-                Ok((StatusCode::OK, to_value(out)?)) as JsonResult
-            }
-            Err(e) => {
-                if e.code == "code_not_applicable" {
-                    state
-                        .store
-                        .rate_limit_hit(&by_order, CODE_WINDOW_SECONDS, now)
-                        .await?;
-                    state
-                        .store
-                        .rate_limit_hit(&by_ip, CODE_WINDOW_SECONDS, now)
-                        .await?;
-                    tracing::info!(order = %order.id, %ip, "code refused");
-                }
-                Err(e)
-            }
-        }
+        let (order, kind) = apply_code_counted(&state, &order, req.code.trim(), &ip, now).await?;
+        let applied = match kind {
+            CodeKind::PromoCode => "promo_code",
+            CodeKind::Voucher => "voucher",
+        };
+        let out = CodeApplied {
+            applied: applied.to_owned(),
+            checkout: summary(&state, &order, &token).await?,
+        };
+        Ok((StatusCode::OK, to_value(out)?)) as JsonResult
     })
     .await
 }
+
+/// Applies a promo code or a voucher to a checkout, refusing once too many codes failed for
+/// this order, this contact or this client address ([`CODE_WINDOW_SECONDS`]): every code
+/// tried counts.
+pub async fn apply_code_counted(
+    state: &AppState,
+    order: &Order,
+    code: &str,
+    ip: &str,
+    now: OffsetDateTime,
+) -> ApiResult<(Order, CodeKind)> {
+    let started = std::time::Instant::now();
+    let cfg = &state.config;
+    let mut buckets = vec![
+        (
+            format!("codes:order:{}", order.id),
+            cfg.code_failures_per_order,
+        ),
+        (format!("codes:ip:{ip}"), cfg.code_failures_per_ip),
+    ];
+    if let Some(contact) = order.contact_id {
+        buckets.push((
+            format!("codes:contact:{contact}"),
+            cfg.code_failures_per_contact,
+        ));
+    }
+    // Every try is counted first, in the database, then compared with the limits: concurrent
+    // guesses (on several instances too) cannot all slip under a limit before it is counted.
+    let mut over = false;
+    for (bucket, limit) in &buckets {
+        let tries = state
+            .store
+            .rate_limit_hit(bucket, CODE_WINDOW_SECONDS, now)
+            .await?;
+        over |= tries > *limit;
+    }
+    if over {
+        return Err(too_many());
+    }
+    match checkout::apply_code(state, order.id, code, now).await {
+        Ok(applied) => Ok(applied),
+        Err(e) => {
+            if e.code == "code_not_applicable" {
+                tracing::info!(order = %order.id, %ip, "code refused");
+                // Unknown, expired, used up: one answer, and none sooner than another
+                // (OWASP OAT-002 token cracking learns from timing too).
+                if let Some(rest) = CODE_REFUSAL_FLOOR.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(rest).await;
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A refused code is answered no sooner than this after the request started.
+pub const CODE_REFUSAL_FLOOR: std::time::Duration = std::time::Duration::from_millis(60);
 
 #[utoipa::path(delete, path = "/api/v1/checkout/{token}/codes/{code}", tag = "checkout",
     responses((status = 200, body = CheckoutJson), (status = 404), (status = 409)))]

@@ -15,6 +15,7 @@ pub mod installments;
 pub mod jobs;
 pub mod openapi;
 pub mod orders;
+pub mod pages;
 pub mod provider_routes;
 pub mod psp;
 pub mod shop;
@@ -47,9 +48,11 @@ pub struct ServerConfig {
     pub base_url: String,
     /// How long an unpaid order keeps its reservations (voucher, credit, promo uses).
     pub hold_minutes: u32,
-    /// Failed code attempts allowed per order, then per client address, in 15 minutes.
+    /// Codes a checkout may try per order, per client address, in 15 minutes…
     pub code_failures_per_order: u32,
     pub code_failures_per_ip: u32,
+    /// … and per contact (all their orders).
+    pub code_failures_per_contact: u32,
     /// Card payment attempts allowed per order, per contact and per client address in an hour
     /// (OWASP OAT-001 carding, OAT-010 card cracking); counted in the database, so they hold
     /// across instances, and checked before the provider is called.
@@ -72,6 +75,7 @@ impl ServerConfig {
             hold_minutes: 20,
             code_failures_per_order: 10,
             code_failures_per_ip: 50,
+            code_failures_per_contact: 20,
             card_attempts_per_order: 5,
             card_attempts_per_contact: 10,
             card_attempts_per_ip: 20,
@@ -131,6 +135,7 @@ pub fn router_with_demo(state: AppState, receiver: Option<webhooks::DemoReceiver
         .route("/metrics", get(telemetry::metrics))
         .merge(api)
         .merge(provider_routes::router())
+        .merge(pages::router())
         .merge(receiver.map(webhooks::demo_routes).unwrap_or_default())
         .fallback(not_found)
         .with_state(state)

@@ -7,7 +7,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_guichet");
 /// Every wait polls at this pace, a bounded number of times.
@@ -636,4 +638,92 @@ pub async fn order_of(client: &reqwest::Client, base: &str, info: &Value, id: &s
     .await;
     assert_eq!(status, 200, "{order:#}");
     order
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording what Guichet's server receives, and scanning it for card data
+// ---------------------------------------------------------------------------------------------
+
+/// A TCP proxy in front of Guichet that keeps every byte clients sent to it.
+pub struct Recorder {
+    pub bytes: Arc<Mutex<Vec<u8>>>,
+    pub url: String,
+}
+
+pub async fn recording_proxy(target: String) -> Recorder {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let url = format!("http://{}", listener.local_addr().expect("proxy address"));
+    let bytes = Arc::new(Mutex::new(Vec::new()));
+    let record = bytes.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut in_read, mut in_write) = inbound.into_split();
+                let (mut out_read, mut out_write) = outbound.into_split();
+                let upstream = async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match in_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        record.lock().expect("record").extend_from_slice(&buf[..n]);
+                        if out_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = out_write.shutdown().await;
+                };
+                let downstream = async move {
+                    let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
+                    let _ = in_write.shutdown().await;
+                };
+                tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    Recorder { bytes, url }
+}
+
+/// Whether `needle` occurs in `haystack` as a value of its own, the way a CVV would be written
+/// in a form, a query, JSON or a log field (`=917&`, `"917"`, ` 917,`): not part of a longer
+/// number, a decimal (`51.917µs`) or an identifier.
+pub fn occurs_as_token(haystack: &[u8], needle: &[u8]) -> bool {
+    let joins = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b >= 0x80;
+    haystack.windows(needle.len()).enumerate().any(|(i, w)| {
+        w == needle
+            && (i == 0 || !joins(haystack[i - 1]))
+            && haystack.get(i + needle.len()).is_none_or(|&b| !joins(b))
+    })
+}
+
+/// Whether a field named `name` (not the end of a longer name: `NCERRORCVC=` is not `CVC=`)
+/// carries a value starting with a digit.
+pub fn field_with_digits(haystack: &[u8], name: &[u8]) -> bool {
+    haystack.windows(name.len()).enumerate().any(|(i, w)| {
+        w == name
+            && (i == 0 || !haystack[i - 1].is_ascii_alphanumeric())
+            && haystack.get(i + name.len()).is_some_and(u8::is_ascii_digit)
+    })
+}
+
+pub fn occurs(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The four-digit groups of a card number, as people type it.
+pub fn spaced(number: &str) -> String {
+    number
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

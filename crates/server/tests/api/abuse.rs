@@ -127,3 +127,123 @@ on_both_with!(
     card_attempts_are_limited_before_the_provider,
     super::card_limits
 );
+
+pub fn code_limits(c: &mut guichet_server::ServerConfig) {
+    c.code_failures_per_order = 10;
+    c.code_failures_per_contact = 20;
+    c.code_failures_per_ip = 50;
+}
+
+/// A random guess at a code: 12 letters and digits.
+fn guess() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).unwrap();
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Code guessing (OWASP OAT-002): codes tried are counted per order, per contact (across their
+/// orders) and per client address — counted before they are checked, so concurrent guesses
+/// cannot slip past — then refused with 429; every refused code gets the same answer, no
+/// sooner than the refusal floor; 10,000 random guesses, 200 at a time, find nothing.
+async fn code_guessing_is_locked_out(app: TestApp) {
+    let shop = app.shop().await;
+    let code = |token: String, code: String| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let (status, body) = app
+                .checkout(
+                    &token,
+                    reqwest::Method::POST,
+                    "/codes",
+                    Some(json!({"code": code})),
+                )
+                .await;
+            (status, body, started.elapsed())
+        }
+    };
+    // One buyer: 10 failures lock an order; 20 lock the buyer's other orders too.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (_, token) = app.order(&shop, Some(&shop.karin), 3600).await;
+        let mut per_order = Vec::new();
+        for _ in 0..11 {
+            per_order.push(code(token.clone(), guess()).await.0.as_u16());
+        }
+        statuses.push(per_order);
+    }
+    assert_eq!(statuses[0][..10], [422; 10]);
+    assert_eq!(statuses[0][10], 429, "the order's limit");
+    // Every try counts (11 on the first order, so the buyer has 9 left on the second).
+    assert_eq!(statuses[1][..9], [422; 9]);
+    assert_eq!(statuses[1][9..], [429; 2], "the buyer's limit");
+    assert_eq!(
+        statuses[2], [429; 11],
+        "the buyer's limit, on a fresh order"
+    );
+
+    // The same answer for an unknown code and a real one that does not apply (a promo code
+    // of the shop on an order below its minimum would do; here: a voucher code already used
+    // up is not at hand, so an unknown one and NOUVEAUX-VENUS twice on one order).
+    let (_, token) = app.order(&shop, None, 3600).await;
+    let (s1, unknown, t1) = code(token.clone(), "NOPE-NOPE-NOPE".to_owned()).await;
+    let (s2, _, _) = code(token.clone(), "NOUVEAUX-VENUS".to_owned()).await;
+    let (s3, again, t3) = code(token.clone(), "NOUVEAUX-VENUS".to_owned()).await;
+    assert_eq!((s1.as_u16(), s2.as_u16(), s3.as_u16()), (422, 200, 422));
+    assert_eq!(
+        unknown["error"], again["error"],
+        "one answer for every refusal"
+    );
+    let floor = guichet_server::checkout_api::CODE_REFUSAL_FLOOR;
+    assert!(t1 >= floor && t3 >= floor, "{t1:?} {t3:?}");
+
+    // 10,000 random guesses over 1,000 anonymous orders from one address.
+    let mut tokens = Vec::new();
+    for _ in 0..1000 {
+        tokens.push(app.order(&shop, None, 3600).await.1);
+    }
+    let (mut hits, mut refused, mut locked) = (0, 0, 0);
+    let started = std::time::Instant::now();
+    let http = app.http();
+    for chunk in tokens.chunks(20) {
+        let mut calls = tokio::task::JoinSet::new();
+        for token in chunk {
+            for _ in 0..10 {
+                let http = http.clone();
+                let path = format!("/api/v1/checkout/{token}/codes");
+                calls.spawn(async move {
+                    http.send(
+                        reqwest::Method::POST,
+                        &path,
+                        None,
+                        None,
+                        Some(json!({"code": guess()})),
+                    )
+                    .await
+                    .status
+                });
+            }
+        }
+        for status in calls.join_all().await {
+            match status.as_u16() {
+                200 => hits += 1,
+                422 => refused += 1,
+                429 => locked += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    println!(
+        "code guessing: 10000 random guesses: {hits} hits, {refused} refused (422) before the lockout, {locked} locked out (429), in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(hits, 0);
+    assert_eq!(hits + refused + locked, 10_000);
+    assert!(refused <= 50, "the address limit: {refused}");
+    assert!(locked >= 9_950);
+}
+on_both_with!(code_guessing_is_locked_out, super::code_limits);

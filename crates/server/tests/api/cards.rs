@@ -365,11 +365,11 @@ async fn three_ds_challenge_approved_and_refused(app: TestApp) {
             .await;
         let order = env.order(&created).await;
         if approve {
-            assert!(page.contains("Payment accepted"), "{page}");
+            assert!(page.contains("Paiement accepté"), "{page}");
             assert_eq!(order["status"], "paid");
             assert_eq!(card_leg(&order)["card"]["status"], "captured");
         } else {
-            assert!(page.contains("Payment refused"), "{page}");
+            assert!(page.contains("Paiement refusé"), "{page}");
             assert_eq!(order["status"], "awaiting_payment");
             assert_eq!(card_leg(&order)["card"]["status"], "declined");
         }
@@ -739,7 +739,7 @@ async fn bad_signatures_and_duplicate_feedback(app: TestApp) {
     let page = env
         .three_ds(out["action"]["html"].as_str().unwrap(), true)
         .await;
-    assert!(page.contains("Payment accepted"), "{page}");
+    assert!(page.contains("Paiement accepté"), "{page}");
     // The simulator sends its feedback twice; give it time to arrive.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(env.order(&created).await["status"], "paid");
@@ -841,7 +841,7 @@ async fn sips_payment_and_refund(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("Payment accepted"), "{page}");
+    assert!(page.contains("Paiement accepté"), "{page}");
     let order = env.order(&created).await;
     assert_eq!(order["status"], "paid", "{order}");
     let leg = card_leg(&order);

@@ -471,13 +471,18 @@ macro_rules! on_both_instances {
     };
 }
 
-/// The server's configuration in tests: as in production, except the card attempt limits,
-/// which every test from one address and one buyer would reach; the abuse tests set their own.
+/// The server's configuration in tests: as in production, except the card attempt and the
+/// per-contact code limits, which tests from one address and one buyer would reach; the abuse
+/// tests set their own.
 pub fn test_config(base: String) -> ServerConfig {
     let mut config = ServerConfig::new(base);
     config.card_attempts_per_order = 1_000_000;
     config.card_attempts_per_contact = 1_000_000;
     config.card_attempts_per_ip = 1_000_000;
+    // Codes tried per contact and per address: tests apply many from one buyer and one
+    // address; the order's limit stays as in production.
+    config.code_failures_per_contact = 1_000_000;
+    config.code_failures_per_ip = 1_000_000;
     config
 }
 
@@ -489,6 +494,7 @@ pub fn default_config(_: &mut ServerConfig) {}
 pub fn lenient_code_limits(cfg: &mut ServerConfig) {
     cfg.code_failures_per_order = 100_000;
     cfg.code_failures_per_ip = 100_000;
+    cfg.code_failures_per_contact = 100_000;
 }
 
 impl TestApp {

@@ -2,6 +2,7 @@
 //! always, PostgreSQL when `GUICHET_TEST_PG_URL` is set (CI sets it and `GUICHET_REQUIRE_PG=1`).
 
 mod abuse;
+mod access_matrix;
 mod admin_access;
 mod cards;
 mod catalogue;
@@ -9,6 +10,7 @@ mod concurrency;
 mod contacts;
 mod helpers;
 mod installments;
+mod pages;
 mod payment_modes;
 mod platform;
 mod saved_cards;
