@@ -2,6 +2,8 @@
 //! compiled `guichet` binary, HTTP, and the demo's seed.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use serde_json::{Value, json};
 use std::fs::File;
 use std::path::{Path, PathBuf};

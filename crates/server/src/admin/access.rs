@@ -60,6 +60,20 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    let (token, expires_at, user) = open_session(&state, req).await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user: user.into(),
+    }))
+}
+
+/// Checks a user name and password and opens a back-office session: its token (shown once),
+/// expiry and user. Shared by the JSON login and the back-office pages.
+pub async fn open_session(
+    state: &AppState,
+    req: LoginRequest,
+) -> ApiResult<(String, OffsetDateTime, User)> {
     if req.user.len() > 100 || req.password.len() > 1024 {
         return Err(ApiError::unauthorized());
     }
@@ -87,11 +101,7 @@ pub async fn login(
         .create_session(&auth::sha256_hex(&token), user.id, expires_at)
         .await?;
     tracing::info!(user = %user.username, "back-office login");
-    Ok(Json(LoginResponse {
-        token,
-        expires_at,
-        user: user.into(),
-    }))
+    Ok((token, expires_at, user))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/logout", tag = "back office",

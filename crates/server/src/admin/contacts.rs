@@ -229,6 +229,18 @@ pub async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateContactRequest>,
 ) -> ApiResult<Json<ContactJson>> {
+    let (contact, tab) = update_contact(&state, &staff, id, req).await?;
+    Ok(Json(ContactJson::new(contact, Some(tab))))
+}
+
+/// Changes a contact (the accounting fields need the admin role); shared by the JSON API and
+/// the back-office pages. Returns the contact and its accounting tab.
+pub async fn update_contact(
+    state: &AppState,
+    staff: &Staff,
+    id: Uuid,
+    req: UpdateContactRequest,
+) -> ApiResult<(Contact, AccountingTab)> {
     let contact = state.store.get_contact(id).await?;
     let mut f = Fields::new();
     let mut patch = ContactPatch::default();
@@ -258,7 +270,7 @@ pub async fn update(
     f.finish()?;
     let contact = state.store.update_contact(id, &patch).await?;
     let tab = state.store.accounting_tab(id).await?;
-    Ok(Json(ContactJson::new(contact, Some(tab))))
+    Ok((contact, tab))
 }
 
 #[derive(Serialize, ToSchema)]

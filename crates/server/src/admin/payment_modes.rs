@@ -163,6 +163,17 @@ pub async fn create(
     staff: Staff,
     ApiJson(req): ApiJson<PaymentModeRequest>,
 ) -> ApiResult<(StatusCode, Json<PaymentModeJson>)> {
+    let mode = create_mode(&state, &staff, req).await?;
+    Ok((StatusCode::CREATED, Json(mode.into())))
+}
+
+/// Creates a payment mode from its form (admins only); shared by the JSON API and the
+/// back-office pages.
+pub async fn create_mode(
+    state: &AppState,
+    staff: &Staff,
+    req: PaymentModeRequest,
+) -> ApiResult<PaymentMode> {
     staff.require_admin()?;
     let mut f = Fields::new();
     let institution_id = f.required("institution_id", req.institution_id);
@@ -176,7 +187,7 @@ pub async fn create(
         .create_payment_mode(institution_id, &fields)
         .await?;
     tracing::info!(payment_mode = %mode.id, code = %mode.fields.code, by = %staff.user.username, "payment mode created");
-    Ok((StatusCode::CREATED, Json(mode.into())))
+    Ok(mode)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/payment-modes/{id}", tag = "back office",
@@ -250,14 +261,7 @@ pub async fn associate(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<AssociateRequest>,
 ) -> ApiResult<(StatusCode, Json<Vec<PaymentModeJson>>)> {
-    staff.require_admin()?;
-    let mut f = Fields::new();
-    let mode_id = f.required("payment_mode_id", req.payment_mode_id);
-    f.finish()?;
-    let Some(mode_id) = mode_id else {
-        return Err(ApiError::internal());
-    };
-    let created = state.store.associate_payment_mode(id, mode_id).await?;
+    let created = associate_mode(&state, &staff, id, req).await?;
     let rows = state.store.point_of_sale_payment_modes(id).await?;
     let status = if created {
         StatusCode::CREATED
@@ -277,4 +281,25 @@ pub async fn dissociate(
     staff.require_admin()?;
     state.store.dissociate_payment_mode(id, mode_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Associates a payment mode with a point of sale (admins only); true when it was not yet.
+/// Shared by the JSON API and the back-office pages.
+pub async fn associate_mode(
+    state: &AppState,
+    staff: &Staff,
+    point_of_sale_id: Uuid,
+    req: AssociateRequest,
+) -> ApiResult<bool> {
+    staff.require_admin()?;
+    let mut f = Fields::new();
+    let mode_id = f.required("payment_mode_id", req.payment_mode_id);
+    f.finish()?;
+    let Some(mode_id) = mode_id else {
+        return Err(ApiError::internal());
+    };
+    Ok(state
+        .store
+        .associate_payment_mode(point_of_sale_id, mode_id)
+        .await?)
 }

@@ -10,6 +10,7 @@
 //! they never reach Guichet.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod csrf;
 pub mod i18n;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/{name}", get(assets::serve))
         .merge(pay::router())
         .merge(account::router())
+        .merge(admin::router())
 }
 
 /// What every page's frame shows: language, words, files, the site's name, the language link.

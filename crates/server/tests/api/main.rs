@@ -4,6 +4,7 @@
 mod abuse;
 mod access_matrix;
 mod admin_access;
+mod admin_pages;
 mod cards;
 mod catalogue;
 mod concurrency;
