@@ -147,20 +147,36 @@ pub fn decimal_to_minor_in(amount: &str, alpha: &str) -> Result<u64, AmountError
 /// `"4.5"`, `(111111, 2)` → `"1111.11"`, `(15, 0)` → `"15"`, `(1500, 3)` → `"1.5"`. The inverse
 /// of [`decimal_to_minor`].
 pub fn minor_to_decimal(minor: u64, exponent: u8) -> String {
-    let scale = 10u128.pow(u32::from(exponent));
-    let minor = u128::from(minor);
-    let whole = minor / scale;
-    let fraction = minor % scale;
-    if fraction == 0 {
-        return whole.to_string();
+    // On the digits, not by division: any exponent (a power of ten past 10^38 overflows u128;
+    // found by the `psp_amount` fuzz target, kept in fuzz/regressions/).
+    let exponent = usize::from(exponent);
+    let digits = format!("{minor:0>width$}", width = exponent + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - exponent);
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() {
+        whole.to_owned()
+    } else {
+        format!("{whole}.{fraction}")
     }
-    let digits = format!("{fraction:0width$}", width = usize::from(exponent));
-    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minor_to_decimal_any_exponent() {
+        assert_eq!(minor_to_decimal(1500, 2), "15");
+        assert_eq!(minor_to_decimal(450, 2), "4.5");
+        assert_eq!(minor_to_decimal(5, 3), "0.005");
+        assert_eq!(minor_to_decimal(0, 2), "0");
+        assert_eq!(minor_to_decimal(0, 191), "0");
+        assert_eq!(minor_to_decimal(15, 0), "15");
+        let tiny = minor_to_decimal(7, 60);
+        assert_eq!(tiny, format!("0.{}7", "0".repeat(59)));
+        assert_eq!(decimal_to_minor(&tiny, 60), Ok(7));
+        assert_eq!(minor_to_decimal(u64::MAX, 255).len(), 2 + 255);
+    }
 
     #[test]
     fn decimal_to_minor_examples() {

@@ -142,7 +142,7 @@ impl From<JsonRejection> for ApiError {
                 "invalid_body",
                 format!(
                     "the JSON body does not have the expected shape: {}",
-                    e.body_text()
+                    crate::idempotency::mask_digit_runs(&e.body_text())
                 ),
             ),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
@@ -150,7 +150,10 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send the body as JSON with Content-Type: application/json",
             ),
-            other => ApiError::bad_request(format!("malformed JSON body: {}", other.body_text())),
+            other => ApiError::bad_request(format!(
+                "malformed JSON body: {}",
+                crate::idempotency::mask_digit_runs(&other.body_text())
+            )),
         }
     }
 }
