@@ -30,6 +30,15 @@ impl Lang {
             .unwrap_or(Lang::Fr)
     }
 
+    /// One of two texts given side by side (the back office writes its words this way, so a
+    /// text cannot exist in one language only).
+    pub fn tr<'a>(self, fr: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Fr => fr,
+            Lang::En => en,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Lang::Fr => "fr",

@@ -45,6 +45,8 @@ pub struct Chrome {
     pub switch_href: String,
     pub switch_lang: &'static str,
     pub switch_label: &'static str,
+    /// The back office's section of the page (its menu marks it); empty elsewhere.
+    pub section: &'static str,
 }
 
 impl Chrome {
@@ -63,7 +65,13 @@ impl Chrome {
             },
             switch_lang: other.code(),
             switch_label: lang.texts().switch_label,
+            section: "",
         }
+    }
+
+    /// One of two texts given side by side, in the page's language: `{{ page.tr("…", "…") }}`.
+    pub fn tr<'a>(&self, fr: &'a str, en: &'a str) -> &'a str {
+        if self.lang == "en" { en } else { fr }
     }
 }
 
