@@ -12,16 +12,20 @@ macro_rules! on_both {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::sqlite().await;
+                let mut app = $crate::helpers::TestApp::sqlite().await;
+                let after = app.audit_after();
                 super::$name(app).await;
+                after.check().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(app) = $crate::helpers::TestApp::postgres().await else {
+                let Some(mut app) = $crate::helpers::TestApp::postgres().await else {
                     return;
                 };
+                let after = app.audit_after();
                 super::$name(app).await;
+                after.check().await;
             }
         }
     };
@@ -411,6 +415,15 @@ impl TestApp {
             .amount_minor()
     }
 
+    /// Keeps the database (and, on SQLite, its directory) past the test, so that every API test
+    /// ends with an audit of its ledger: [`AuditAfter::check`].
+    pub fn audit_after(&mut self) -> AuditAfter {
+        AuditAfter {
+            store: self.store.clone(),
+            _guard: self._guard.take(),
+        }
+    }
+
     pub async fn audit_clean(&self) {
         let report = self.store.audit().await.unwrap();
         assert!(
@@ -421,6 +434,28 @@ impl TestApp {
     }
 }
 
+/// The database of a finished test, audited: `guichet audit` after every API test, so the
+/// whole suite ends with every ledger it wrote recomputed and found equal.
+pub struct AuditAfter {
+    store: DynStore,
+    _guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl AuditAfter {
+    pub async fn check(self) {
+        let report = self.store.audit().await.expect("audit after the test");
+        assert!(
+            report.differences.is_empty(),
+            "audit after the test: {:?}",
+            report.differences
+        );
+        AUDITED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Databases audited after their test, in this test process.
+pub static AUDITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 // ---- concurrency proofs and property tests ----
 
 /// [`on_both!`] with a tweaked server configuration: `$tweak` is a `FnOnce(&mut ServerConfig)`.
@@ -430,16 +465,20 @@ macro_rules! on_both_with {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::sqlite_with($tweak).await;
+                let mut app = $crate::helpers::TestApp::sqlite_with($tweak).await;
+                let after = app.audit_after();
                 super::$name(app).await;
+                after.check().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(app) = $crate::helpers::TestApp::postgres_with($tweak).await else {
+                let Some(mut app) = $crate::helpers::TestApp::postgres_with($tweak).await else {
                     return;
                 };
+                let after = app.audit_after();
                 super::$name(app).await;
+                after.check().await;
             }
         }
     };
@@ -454,18 +493,22 @@ macro_rules! on_both_instances {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::sqlite_with($tweak).await;
+                let mut app = $crate::helpers::TestApp::sqlite_with($tweak).await;
                 let peer = app.http();
+                let after = app.audit_after();
                 super::$name(app, peer).await;
+                after.check().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some((app, peer)) = $crate::helpers::TestApp::postgres_pair_with($tweak).await
+                let Some((mut app, peer)) = $crate::helpers::TestApp::postgres_pair_with($tweak).await
                 else {
                     return;
                 };
+                let after = app.audit_after();
                 super::$name(app, peer).await;
+                after.check().await;
             }
         }
     };
