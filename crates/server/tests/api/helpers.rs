@@ -502,7 +502,8 @@ macro_rules! on_both_instances {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some((mut app, peer)) = $crate::helpers::TestApp::postgres_pair_with($tweak).await
+                let Some((mut app, peer)) =
+                    $crate::helpers::TestApp::postgres_pair_with($tweak).await
                 else {
                     return;
                 };

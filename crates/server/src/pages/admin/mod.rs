@@ -386,7 +386,7 @@ fn login_form(
         return failure(lang, ApiError::internal());
     };
     let body = LoginPage {
-        page: chrome(lang, "", "/admin/login"),
+        page: chrome(lang, "login", "/admin/login"),
         csrf: csrf::issue(&nonce, LOGIN_PURPOSE, OffsetDateTime::now_utc()),
         user: user.to_owned(),
         error: error.to_owned(),
