@@ -502,6 +502,73 @@ async fn refunds_to_card_and_credit(app: TestApp) {
 }
 on_both!(refunds_to_card_and_credit);
 
+/// PROOFS.md: 10 concurrent refunds of one payment, each of its full amount → exactly 1
+/// succeeds; the provider refunds once, the ledger holds one refund.
+async fn ten_full_refunds_at_once_one_succeeds(app: TestApp) {
+    let env = card_env(app, "never", 0).await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 6000).await;
+    let alias = env.register_card(&token, &card(VISA_OK)).await;
+    let (_, paid) = env.pay(&token, &alias).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+
+    let url = format!("{}/api/v1/orders/{}/refunds", env.app.base, id(&created));
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (client, url, key, barrier) = (
+            env.app.client.clone(),
+            url.clone(),
+            env.shop.key.clone(),
+            barrier.clone(),
+        );
+        set.spawn(async move {
+            barrier.wait().await;
+            let resp = client
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"amount_minor": 6000, "destination": "card"}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let mut created_count = 0;
+    let mut refused = 0;
+    while let Some(done) = set.join_next().await {
+        let (status, body) = done.unwrap();
+        if status == StatusCode::CREATED {
+            assert_eq!(body["refund"]["status"], "succeeded", "{body}");
+            created_count += 1;
+        } else {
+            assert!(
+                status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::CONFLICT,
+                "{status} {body}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!((created_count, refused), (1, 9));
+
+    let order = env.order(&created).await;
+    assert_eq!(card_leg(&order)["refunded_minor"], 6000);
+    assert_eq!(order["refunds"].as_array().unwrap().len(), 1, "{order:#}");
+    let sim = env.sim_transactions().await;
+    let t = sim
+        .iter()
+        .find(|t| t["reference"] == card_leg(&order)["card"]["reference"])
+        .unwrap();
+    let refunds = t["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{t}");
+    assert_eq!(refunds[0]["amount_minor"], 6000, "{t}");
+    println!(
+        "FIGURE refunds: 10 concurrent full refunds, 1 succeeded, 9 refused, 1 provider refund"
+    );
+    env.app.audit_clean().await;
+}
+on_both!(ten_full_refunds_at_once_one_succeeds);
+
 // ---- faults and recovery ----------------------------------------------------------------
 
 fn short_timeout(c: &mut guichet_server::ServerConfig) {
