@@ -162,7 +162,7 @@ async fn check_first_load(c: &Client, base: &str, phone: bool) {
         total += r["bytes"].as_u64().unwrap_or(0);
     }
     eprintln!(
-        "payment page, first load: {total} bytes in {} requests",
+        "FIGURE payment page, first load: {total} bytes in {} requests",
         resources.len() + 1
     );
     assert!(
@@ -566,7 +566,7 @@ async fn buyer_journey(label: &str, phone: bool) {
         "card fields reached Guichet"
     );
     eprintln!(
-        "{label}: {} bytes of requests scanned; journey in {:.1} s",
+        "FIGURE {label}: {} bytes of requests scanned; journey in {:.1} s",
         requests.len(),
         started.elapsed().as_secs_f64()
     );

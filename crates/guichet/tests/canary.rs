@@ -430,7 +430,7 @@ async fn no_card_number_or_cvv_reaches_guichet_its_logs_or_its_database() {
     }
     assert!(findings.is_empty(), "{findings:#?}");
     println!(
-        "canary: {} flows, {} card numbers and {} CVVs; scanned {} bytes of requests, {} of logs, {} of database: 0 found",
+        "FIGURE canary: {} flows, {} card numbers and {} CVVs; scanned {} bytes of requests, {} of logs, {} of database: 0 found",
         flows.len(),
         flows.len(),
         flows.len(),

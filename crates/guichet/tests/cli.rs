@@ -585,7 +585,7 @@ async fn two_serve_processes_start_together_on_one_empty_postgres() {
         })
         .collect();
     println!(
-        "{} instances healthy, {} migrations recorded once each (reported applied per instance: {applied:?})",
+        "FIGURE {} instances healthy, {} migrations recorded once each (reported applied per instance: {applied:?})",
         servers.len(),
         rows.len()
     );

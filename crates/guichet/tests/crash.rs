@@ -244,7 +244,7 @@ async fn sigkill_at_each_step_of_a_card_checkout_and_refund_then_recovery_reconc
         "a clearing entry without a captured payment"
     );
     println!(
-        "crash proof: {} provider movements, {} ledger movements, matched one for one",
+        "FIGURE crash proof: {} provider movements, {} ledger movements, matched one for one",
         provider.len(),
         ledger.len()
     );

@@ -94,7 +94,7 @@ async fn card_attempts_are_limited_before_the_provider(app: TestApp) {
     }
     let calls = env.sim_transactions().await.len();
     println!(
-        "carding: 50 attempts with 50 cards on one order: {calls} reached the provider (limit 5), {refused} refused with 429"
+        "FIGURE carding: 50 attempts with 50 cards on one order: {calls} reached the provider (limit 5), {refused} refused with 429"
     );
     assert_eq!(declined, 5);
     assert_eq!(refused, 45);
@@ -238,7 +238,7 @@ async fn code_guessing_is_locked_out(app: TestApp) {
         }
     }
     println!(
-        "code guessing: 10000 random guesses: {hits} hits, {refused} refused (422) before the lockout, {locked} locked out (429), in {:?}",
+        "FIGURE code guessing: 10000 random guesses: {hits} hits, {refused} refused (422) before the lockout, {locked} locked out (429), in {:?}",
         started.elapsed()
     );
     assert_eq!(hits, 0);

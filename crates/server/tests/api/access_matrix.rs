@@ -322,7 +322,10 @@ async fn access_control_matrix(app: TestApp) {
         assert_eq!(status, case.expect, "{}: {body}", case.name);
         assert_eq!(snapshot().await, before, "{} changed something", case.name);
     }
-    println!("access matrix: {} denied cases, 0 changes", cases.len());
+    println!(
+        "FIGURE access matrix: {} denied cases, 0 changes",
+        cases.len()
+    );
 
     // The same requests with the right credentials do work (the matrix is not vacuous).
     let (status, _) = env

@@ -229,14 +229,14 @@ async fn one_idempotency_key_one_effect(app: TestApp, peer: Http) {
     app.audit_clean().await;
 
     println!(
-        "[{backend}, {instances} instance(s)] {IDENTICAL_PAYS} pay requests, one key: 1 charge ({moved} minor on the deferred account), \
+        "FIGURE [{backend}, {instances} instance(s)] {IDENTICAL_PAYS} pay requests, one key: 1 charge ({moved} minor on the deferred account), \
          {} ledger transaction, {IDENTICAL_PAYS} identical responses in the end (burst: 1 ran, {replayed} \
          replayed, {in_progress} got 409 idempotency_in_progress; their {retried} retries at once: all \
          replayed); burst {burst:.2}s",
         commits.len()
     );
     println!(
-        "[{backend}] same key, other body: {} {}, 0 charges",
+        "FIGURE [{backend}] same key, other body: {} {}, 0 charges",
         other.status.as_u16(),
         other.code()
     );
@@ -319,7 +319,7 @@ async fn one_coupon_one_use(app: TestApp, peer: Http) {
     assert_eq!(holding, 1);
     app.audit_clean().await;
     println!(
-        "[{backend}, {instances} instance(s)] {COUPON_ORDERS} concurrent uses of one single-use coupon: {ok} applied, {refused} refused \
+        "FIGURE [{backend}, {instances} instance(s)] {COUPON_ORDERS} concurrent uses of one single-use coupon: {ok} applied, {refused} refused \
          (422 code_not_applicable), uses_count {}; orders created in {creating:.2}s, burst {burst:.2}s",
         promo.uses_count
     );
@@ -401,7 +401,7 @@ async fn one_voucher_one_order(app: TestApp, peer: Http) {
     assert_eq!(balance, 0);
     app.audit_clean().await;
     println!(
-        "[{backend}, {instances} instance(s)] {VOUCHER_ORDERS} concurrent redemptions of one 30.00 voucher on 30.00 orders: {ok} applied \
+        "FIGURE [{backend}, {instances} instance(s)] {VOUCHER_ORDERS} concurrent redemptions of one 30.00 voucher on 30.00 orders: {ok} applied \
          (30.00), {refused} refused (422 code_not_applicable), Σ held {held_total} ≤ 3000 minor, voucher \
          balance {balance}; orders created in {creating:.2}s, burst {burst:.2}s"
     );
@@ -501,7 +501,7 @@ async fn deferred_purchases_stop_at_the_maximum(app: TestApp, peer: Http) {
     assert_eq!(paid, expected);
     app.audit_clean().await;
     println!(
-        "[{backend}, {instances} instance(s)] {DEFERRED_PURCHASES} concurrent deferred purchases of 7.00 under a maximum of 200.00: \
+        "FIGURE [{backend}, {instances} instance(s)] {DEFERRED_PURCHASES} concurrent deferred purchases of 7.00 under a maximum of 200.00: \
          {ok} paid (⌊L/a⌋ = {expected}), {refused} refused (422 deferred_over_maximum), outstanding \
          {outstanding} ≤ {max} minor; orders created in {creating:.2}s, burst {burst:.2}s"
     );
@@ -593,7 +593,7 @@ async fn credit_balance_never_overdrawn(app: TestApp, peer: Http) {
     assert_eq!(after + held_total, credit, "credit conserved");
     app.audit_clean().await;
     println!(
-        "[{backend}, {instances} instance(s)] {CREDIT_ORDERS} concurrent uses of one 15.00 credit balance: \
+        "FIGURE [{backend}, {instances} instance(s)] {CREDIT_ORDERS} concurrent uses of one 15.00 credit balance: \
          {} order(s) hold {held_total} minor in all (≤ {credit}), balance left {after}; answers {t:?}; burst {burst:.2}s",
         held.len()
     );
@@ -840,7 +840,7 @@ async fn pay_cancel_and_expire_race(app: TestApp, peer: Http) {
     );
     app.audit_clean().await;
     println!(
-        "[{backend}, {instances} instance(s)] {RACED_ORDERS} orders each paid, cancelled by the buyer, cancelled \
+        "FIGURE [{backend}, {instances} instance(s)] {RACED_ORDERS} orders each paid, cancelled by the buyer, cancelled \
          by the shop and expired at once: final states {by_status:?} (job expired {expired_by_job}), 1 webhook \
          per order, every hold committed or released; deferred {deferred_expected}, credit committed \
          {credit_committed}, voucher committed {voucher_committed} minor; answers {t:?} ({stale} payment(s) \

@@ -449,12 +449,8 @@ impl AuditAfter {
             "audit after the test: {:?}",
             report.differences
         );
-        AUDITED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
-
-/// Databases audited after their test, in this test process.
-pub static AUDITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 // ---- concurrency proofs and property tests ----
 

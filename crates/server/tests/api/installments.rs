@@ -514,7 +514,7 @@ async fn two_runners_charge_each_due_installment_once_postgres() {
         }
     }
     println!(
-        "two runners: {} due installments; runner A charged {a}, runner B {b}; {} merchant-initiated captures at the provider, {} distinct; {} installments paid",
+        "FIGURE two runners: {} due installments; runner A charged {a}, runner B {b}; {} merchant-initiated captures at the provider, {} distinct; {} installments paid",
         91 * 11,
         mit.len(),
         references.len(),

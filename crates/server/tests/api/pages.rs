@@ -59,6 +59,44 @@ fn location(headers: &HeaderMap) -> String {
     headers[LOCATION].to_str().unwrap().to_owned()
 }
 
+/// PROOFS.md: every script of a page is served by Guichet, listed, with an integrity hash:
+/// no inline script, no script from elsewhere, and each `integrity` is the SHA-384 of the
+/// bytes served at its `src`. An unlisted script fails this test (and CI).
+async fn scripts_are_listed_with_their_hashes(app: &TestApp, html: &str) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut checked = 0;
+    for tag in html.split("<script").skip(1) {
+        let tag = &tag[..tag.find('>').expect("a closed script tag")];
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            tag.find(&key).map(|i| {
+                let rest = &tag[i + key.len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+        };
+        let src = attr("src").unwrap_or_else(|| panic!("an inline script: <script{tag}>"));
+        assert!(
+            src.starts_with("/static/"),
+            "a script from elsewhere: {src}"
+        );
+        let integrity = attr("integrity").unwrap_or_else(|| panic!("no integrity: {src}"));
+        let bytes = app
+            .client
+            .get(format!("{}{src}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&bytes));
+        assert_eq!(integrity, format!("sha384-{hash}"), "{src}");
+        checked += 1;
+    }
+    assert!(checked > 0, "no script in the page");
+}
+
 async fn due(app: &TestApp, token: &str) -> i64 {
     let (status, s) = app.checkout(token, Method::GET, "", None).await;
     assert_eq!(status, StatusCode::OK, "{s}");
@@ -100,6 +138,7 @@ async fn payment_page_settles_an_order_with_codes_credit_and_the_deferred_accoun
             "no {text} in the page"
         );
     }
+    scripts_are_listed_with_their_hashes(&app, &html).await;
     let (_, _, english) = get(&app, &format!("{pay}?lang=en"), None).await;
     assert!(english.contains("Pay for your order"), "{english}");
     assert!(english.contains("lang=\"en\""));

@@ -761,7 +761,7 @@ async fn settlement_invariants_hold_after_every_step(app: TestApp) {
         .sum();
     let refused = steps_run - accepted - skipped;
     println!(
-        "[{backend}] settlement properties: {CASES} cases × {STEPS} steps = {steps_run} steps \
+        "FIGURE [{backend}] settlement properties: {CASES} cases × {STEPS} steps = {steps_run} steps \
          ({accepted} accepted, {refused} refused 4xx, {skipped} with no order yet), invariants checked \
          after every step: audit 0 differences, vouchers ≥ 0 and conserved, Karin's credit ≥ 0 and \
          conserved, deferred ≤ maximum and = charges − settlements; orders {statuses:?}; {elapsed:.2}s"
@@ -771,7 +771,7 @@ async fn settlement_invariants_hold_after_every_step(app: TestApp) {
         .map(|((name, label), n)| format!("{name} {label}: {n}"))
         .collect();
     println!(
-        "[{backend}] settlement properties, outcomes: {}",
+        "FIGURE [{backend}] settlement properties, outcomes: {}",
         detail.join(", ")
     );
 }
