@@ -16,7 +16,6 @@ use crate::account::{self as api, InstallmentJson};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -87,10 +86,61 @@ fn cookie(state: &AppState, value: &str, max_age_seconds: i64) -> String {
 }
 
 /// The signed-in buyer of a request.
+/// As an extractor: the account-link cookie's contact, or the "session expired" page.
 struct Session {
     token: String,
     contact: Contact,
     lang: Lang,
+    /// The request's query string, as pairs.
+    query: Vec<(String, String)>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let query = pairs(parts.uri.query().unwrap_or("").as_bytes());
+        session(state, &parts.headers, query).await
+    }
+}
+
+/// A form posted to an account page: the CSRF token is checked first (403, nothing read
+/// otherwise), then the session.
+struct AccountForm {
+    s: Session,
+    form: Vec<(String, String)>,
+}
+
+impl axum::extract::FromRequest<AppState> for AccountForm {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let query = pairs(parts.uri.query().unwrap_or("").as_bytes());
+        let refused = || super::forbidden(Lang::pick(field(&query, "lang"), "fr"));
+        let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+            return Err(refused());
+        };
+        let form = pairs(&body);
+        let token = session_token(&parts.headers).unwrap_or_default();
+        if !csrf::verify(
+            &token,
+            PURPOSE,
+            field(&form, "csrf").unwrap_or(""),
+            OffsetDateTime::now_utc(),
+        ) {
+            tracing::warn!("account form without a valid CSRF token: refused");
+            return Err(refused());
+        }
+        let s = session(state, &parts.headers, query).await?;
+        Ok(AccountForm { s, form })
+    }
 }
 
 fn expired(lang: Lang) -> Response {
@@ -107,9 +157,9 @@ fn expired(lang: Lang) -> Response {
 async fn session(
     state: &AppState,
     headers: &HeaderMap,
-    query: &[(String, String)],
+    query: Vec<(String, String)>,
 ) -> Result<Session, Response> {
-    let asked = field(query, "lang");
+    let asked = field(&query, "lang");
     let Some(token) = session_token(headers) else {
         return Err(expired(Lang::pick(asked, "fr")));
     };
@@ -120,6 +170,7 @@ async fn session(
                 token,
                 contact,
                 lang,
+                query,
             })
         }
         Ok(None) => Err(expired(Lang::pick(asked, "fr"))),
@@ -134,27 +185,6 @@ async fn session(
             ))
         }
     }
-}
-
-/// The session of a posted form, once its CSRF token is checked.
-async fn posted(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &[(String, String)],
-    form: &[(String, String)],
-) -> Result<Session, Response> {
-    let asked = field(query, "lang");
-    let token = session_token(headers).unwrap_or_default();
-    if !csrf::verify(
-        &token,
-        PURPOSE,
-        field(form, "csrf").unwrap_or(""),
-        OffsetDateTime::now_utc(),
-    ) {
-        tracing::warn!("account form without a valid CSRF token: refused");
-        return Err(super::forbidden(Lang::pick(asked, "fr")));
-    }
-    session(state, headers, query).await
 }
 
 async fn site_of(state: &AppState, contact: &Contact) -> String {
@@ -205,18 +235,7 @@ async fn open(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response 
     resp
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let s = match posted(&state, &headers, &query, &form).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn logout(State(state): State<AppState>, AccountForm { s, .. }: AccountForm) -> Response {
     let t = s.lang.texts();
     let mut resp = super::message(StatusCode::OK, s.lang, t.logout, t.logged_out, None);
     if let Ok(v) = HeaderValue::from_str(&cookie(&state, "", 0)) {
@@ -327,16 +346,8 @@ fn notice_of(s: &Session, query: &[(String, String)]) -> &'static str {
     }
 }
 
-async fn cards(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let s = match session(&state, &headers, &query).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn cards(State(state): State<AppState>, s: Session) -> Response {
+    let query = s.query.clone();
     let notice = notice_of(&s, &query);
     cards_page(&state, &s, notice, "", None, StatusCode::OK).await
 }
@@ -344,16 +355,8 @@ async fn cards(
 async fn change_card(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    AccountForm { s, form }: AccountForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let s = match posted(&state, &headers, &query, &form).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let t = s.lang.texts();
     let Some(card) = own(&state, &s, &id).await else {
         return cards_page(
@@ -445,14 +448,8 @@ pub struct DeletePage {
 async fn confirm_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    s: Session,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let s = match session(&state, &headers, &query).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let Some(card) = own(&state, &s, &id).await else {
         let t = s.lang.texts();
         return cards_page(
@@ -488,16 +485,8 @@ async fn confirm_delete(
 async fn delete_card(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    AccountForm { s, .. }: AccountForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let s = match posted(&state, &headers, &query, &form).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let t = s.lang.texts();
     let Some(card) = own(&state, &s, &id).await else {
         return cards_page(
@@ -539,16 +528,7 @@ pub struct BalancePage {
     pub deferred_room: String,
 }
 
-async fn balance(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let s = match session(&state, &headers, &query).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn balance(State(state): State<AppState>, s: Session) -> Response {
     let tab = match state.store.accounting_tab(s.contact.id).await {
         Ok(tab) => tab,
         Err(e) => {
@@ -606,16 +586,7 @@ pub struct InstallmentsPage {
     pub orders: Vec<OrderInstallments>,
 }
 
-async fn installments(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let s = match session(&state, &headers, &query).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn installments(State(state): State<AppState>, s: Session) -> Response {
     let t = s.lang.texts();
     let rows: Vec<InstallmentJson> = match api::installments_of(&state, &s.contact).await {
         Ok(r) => r,

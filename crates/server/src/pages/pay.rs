@@ -27,7 +27,6 @@ use crate::error::ApiError;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -108,29 +107,55 @@ async fn load(state: &AppState, token: &str, lang: Option<&str>) -> Result<Order
         .map_err(|_| not_found())
 }
 
-/// The order and the page's language for a form posted to Guichet, once its CSRF token is
-/// checked (before anything is read: a forged request changes nothing).
-async fn posted(
-    state: &AppState,
-    token: &str,
-    query: &[(String, String)],
-    form: &[(String, String)],
-) -> Result<(Order, Lang), Response> {
-    let asked = field(query, "lang");
-    if !token_ok(token)
-        || !csrf::verify(
+/// A form posted to the payment page: its CSRF token is checked before anything is read (a
+/// forged request is answered 403 and changes nothing), then the order is loaded; the page's
+/// language is `?lang=`, else the order's.
+pub struct PayForm {
+    pub token: String,
+    pub order: Order,
+    pub lang: Lang,
+    pub form: Vec<(String, String)>,
+}
+
+impl axum::extract::FromRequest<AppState> for PayForm {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::RequestPartsExt as _;
+        let (mut parts, body) = req.into_parts();
+        let query = pairs(parts.uri.query().unwrap_or("").as_bytes());
+        let asked = field(&query, "lang");
+        let refused = || super::forbidden(Lang::pick(asked, "fr"));
+        let Ok(Path(token)) = parts.extract::<Path<String>>().await else {
+            return Err(refused());
+        };
+        let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+            return Err(refused());
+        };
+        let form = pairs(&body);
+        if !token_ok(&token)
+            || !csrf::verify(
+                &token,
+                PURPOSE,
+                field(&form, "csrf").unwrap_or(""),
+                OffsetDateTime::now_utc(),
+            )
+        {
+            tracing::warn!("payment page form without a valid CSRF token: refused");
+            return Err(refused());
+        }
+        let order = load(state, &token, asked).await?;
+        let lang = Lang::pick(asked, &order.language);
+        Ok(PayForm {
             token,
-            PURPOSE,
-            field(form, "csrf").unwrap_or(""),
-            OffsetDateTime::now_utc(),
-        )
-    {
-        tracing::warn!("payment page form without a valid CSRF token: refused");
-        return Err(super::forbidden(Lang::pick(asked, "fr")));
+            order,
+            lang,
+            form,
+        })
     }
-    let order = load(state, token, asked).await?;
-    let lang = Lang::pick(asked, &order.language);
-    Ok((order, lang))
 }
 
 fn pay_url(token: &str, lang: Lang, extra: &[(&str, &str)]) -> String {
@@ -747,17 +772,14 @@ async fn page(
 
 async fn apply_code(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
     ClientIp(ip): ClientIp,
-    body: Bytes,
+    PayForm {
+        token,
+        order,
+        lang,
+        form,
+    }: PayForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let (order, lang) = match posted(&state, &token, &query, &form).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let t = lang.texts();
     let code = field(&form, "code").unwrap_or("").trim().to_owned();
     let now = OffsetDateTime::now_utc();
@@ -804,16 +826,13 @@ async fn apply_code(
 
 async fn remove_code(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Bytes,
+    PayForm {
+        token,
+        order,
+        lang,
+        form,
+    }: PayForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let (order, lang) = match posted(&state, &token, &query, &form).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let code = match (field(&form, "code"), field(&form, "voucher")) {
         (Some(code), _) => Some(code.to_owned()),
         (None, Some(leg)) => {
@@ -853,16 +872,13 @@ async fn remove_code(
 
 async fn set_credit(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Bytes,
+    PayForm {
+        token,
+        order,
+        lang,
+        form,
+    }: PayForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let (order, lang) = match posted(&state, &token, &query, &form).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let t = lang.texts();
     let raw = field(&form, "amount")
         .unwrap_or("")
@@ -912,18 +928,15 @@ async fn set_credit(
 
 async fn pay(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    PayForm {
+        token,
+        order,
+        lang,
+        form,
+    }: PayForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let (order, lang) = match posted(&state, &token, &query, &form).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let means = field(&form, "means").unwrap_or("");
     let saved_card = field(&form, "saved_card").and_then(|s| Uuid::parse_str(s).ok());
     let key = match (means, saved_card) {
@@ -1043,16 +1056,10 @@ pub struct AutopostPage {
 
 async fn cancel(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Bytes,
+    PayForm {
+        token, order, lang, ..
+    }: PayForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let (order, lang) = match posted(&state, &token, &query, &form).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     match checkout::close(
         &state,
         order.id,
@@ -1207,18 +1214,15 @@ async fn confirm_page(
 
 async fn card_return_pay(
     State(state): State<AppState>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    PayForm {
+        token,
+        order,
+        lang,
+        form,
+    }: PayForm,
 ) -> Response {
-    let query = pairs(q.unwrap_or_default().as_bytes());
-    let form = pairs(&body);
-    let (order, lang) = match posted(&state, &token, &query, &form).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let raw = field(&form, "card_alias_return").unwrap_or("").to_owned();
     if field(&form, "accept_terms") != Some("true") {
         return confirm_page(
