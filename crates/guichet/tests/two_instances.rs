@@ -312,7 +312,7 @@ async fn start(base: &str) -> Deployment {
         admin,
         store,
         db,
-        processes: processes,
+        processes,
     }
 }
 
@@ -635,7 +635,7 @@ async fn paid_card_order(d: &Deployment, shop: &Shop, i: usize, key: &str) -> (S
 
 const IDENTICAL_PAYS: usize = 1000;
 
-/// 1 and 2: one key, 1,000 identical card payments; then the same key with another request.
+/// Proofs 1 and 2: one key, 1,000 identical card payments; then the same key with another request.
 async fn one_key_one_charge(d: &mut Deployment, shop: &Shop) -> (String, String) {
     let servers = d.servers.clone();
     let (order_id, token) =
@@ -792,7 +792,7 @@ fn buyers(subnet: u8, n: usize) -> Vec<reqwest::Client> {
         .collect()
 }
 
-/// 3. One single-use coupon, and one voucher worth one order, each tried by 100 orders at once.
+/// Proof 3: one single-use coupon, and one voucher worth one order, each tried by 100 orders at once.
 async fn one_coupon_one_voucher(d: &mut Deployment, shop: &Shop) {
     let servers = d.servers.clone();
     let institution: Uuid = shop.institution.parse().unwrap();
@@ -952,7 +952,7 @@ async fn voucher(store: &DynStore, institution: Uuid, value_minor: i64) -> Strin
 const DEFERRED_PURCHASES: usize = 1000;
 const DEFERRED_AMOUNT: i64 = 700;
 
-/// 4. 1,000 deferred-account purchases of 7.00 at once under a maximum of 200.00.
+/// Proof 4: 1,000 deferred-account purchases of 7.00 at once under a maximum of 200.00.
 async fn deferred_purchases_stop_at_the_maximum(d: &mut Deployment, shop: &Shop) {
     let servers = d.servers.clone();
     let bruno: Uuid = shop.bruno.parse().unwrap();
@@ -1018,7 +1018,7 @@ async fn deferred_purchases_stop_at_the_maximum(d: &mut Deployment, shop: &Shop)
 
 const REFUNDS: usize = 10;
 
-/// 5. 10 full refunds at once of the payment of proof 1.
+/// Proof 5: 10 full refunds at once of the payment of proof 1.
 async fn one_full_refund(d: &mut Deployment, order_id: &str, reference: &str) {
     let servers = d.servers.clone();
     let path = Arc::new(format!("/api/v1/orders/{order_id}/refunds"));
@@ -1071,8 +1071,8 @@ async fn one_full_refund(d: &mut Deployment, order_id: &str, reference: &str) {
 const INSTALLMENT_ORDERS: usize = 91;
 const INSTALLMENTS: usize = 12;
 
-/// 6. Two job runners (two `guichet jobs` processes) over the due installments of
-/// [`INSTALLMENT_ORDERS`] orders in 12.
+/// Proof 6: two job runners (two `guichet jobs` processes) over the due installments of
+/// the [`INSTALLMENT_ORDERS`] orders paid in 12.
 async fn installments_charged_once(d: &mut Deployment, shop: &Shop) {
     let servers = d.servers.clone();
     let plan = d

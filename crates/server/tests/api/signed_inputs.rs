@@ -117,19 +117,22 @@ mod logs {
 
 // ---- helpers ------------------------------------------------------------------------------
 
+/// Forms as received, each a list of (name, value).
+type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// An endpoint of the test that records the forms POSTed to it (the provider's post-sale
 /// feedback, sent here instead of to Guichet) and answers 200.
 #[derive(Clone)]
 struct FormRecorder {
     url: String,
-    forms: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    forms: Forms,
 }
 
 impl FormRecorder {
     async fn start() -> FormRecorder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/feedback", listener.local_addr().unwrap());
-        let forms: Arc<Mutex<Vec<Vec<(String, String)>>>> = Arc::default();
+        let forms: Forms = Arc::default();
         let keep = forms.clone();
         let app = axum::Router::new().route(
             "/feedback",
