@@ -15,7 +15,8 @@
 //! Every rejected message is checked three ways: the HTTP status, nothing changed in the
 //! database (order, card payment, legs, number of ledger transactions, clearing balance), and a
 //! WARN line in the log (captured by a small tracing subscriber installed for this binary).
-//! Each test prints its figures on lines starting with `SIGNED`.
+//! Each test prints its figures on lines starting with `FIGURE signed inputs` (gathered by
+//! `scripts/proofs`).
 
 use crate::cards::{CardEnv, VISA_3DS, VISA_OK, card, card_env, form_of, put_payment_system};
 use crate::helpers::{TestApp, id};
@@ -494,16 +495,16 @@ async fn ogone_feedback_flipped_duplicate_and_late(app: TestApp) {
 
     let backend = env.app.store.backend().as_str();
     println!(
-        "SIGNED [{backend}] Ogone post-sale feedback with one flipped byte ({cases} cases: every byte of every signed name and value, every SHASIGN character): rejected {}, nothing changed, each logged at WARN",
+        "FIGURE signed inputs [{backend}] Ogone post-sale feedback with one flipped byte ({cases} cases: every byte of every signed name and value, every SHASIGN character): rejected {}, nothing changed, each logged at WARN",
         tally_line(&tally)
     );
     println!(
-        "SIGNED [{backend}] Ogone 3-D Secure return with one flipped byte ({} cases): rejected {}, nothing changed",
+        "FIGURE signed inputs [{backend}] Ogone 3-D Secure return with one flipped byte ({} cases): rejected {}, nothing changed",
         return_tally.values().sum::<usize>(),
         tally_line(&return_tally)
     );
     println!(
-        "SIGNED [{backend}] Ogone genuine feedback: 200, 1 ledger transaction; 10 concurrent duplicates + the late browser return: 200, 0 more; replayed after a refund: 200, 0 more (no signed timestamp: idempotency, not staleness)"
+        "FIGURE signed inputs [{backend}] Ogone genuine feedback: 200, 1 ledger transaction; 10 concurrent duplicates + the late browser return: 200, 0 more; replayed after a refund: 200, 0 more (no signed timestamp: idempotency, not staleness)"
     );
 }
 on_both!(ogone_feedback_flipped_duplicate_and_late);
@@ -771,11 +772,11 @@ async fn sips_result_flipped_duplicate_and_late(app: TestApp) {
 
     let backend = env.app.store.backend().as_str();
     println!(
-        "SIGNED [{backend}] Sips result with one flipped byte ({cases} cases: every byte of Data, every Seal character): rejected {}, nothing changed, each logged at WARN; on the browser return: 400",
+        "FIGURE signed inputs [{backend}] Sips result with one flipped byte ({cases} cases: every byte of Data, every Seal character): rejected {}, nothing changed, each logged at WARN; on the browser return: 400",
         tally_line(&tally)
     );
     println!(
-        "SIGNED [{backend}] Sips genuine result: 200, 1 ledger transaction; 10 concurrent duplicates + the browser return: 200, 0 more; a genuine result signed 2 h earlier: 200, settles once (age not refused, by decision)"
+        "FIGURE signed inputs [{backend}] Sips genuine result: 200, 1 ledger transaction; 10 concurrent duplicates + the browser return: 200, 0 more; a genuine result signed 2 h earlier: 200, settles once (age not refused, by decision)"
     );
 }
 on_both!(sips_result_flipped_duplicate_and_late);
@@ -956,11 +957,11 @@ async fn shop_webhooks_flipped_stale_and_replayed(app: TestApp) {
 
     let backend = app.store.backend().as_str();
     println!(
-        "SIGNED [{backend}] shop webhook with one flipped byte, a timestamp 301 s old or ahead, no/garbled header or another secret ({} cases: every body byte, every header byte): 400 each, logged at WARN, 0 processed; reasons: {messages:?}",
+        "FIGURE signed inputs [{backend}] shop webhook with one flipped byte, a timestamp 301 s old or ahead, no/garbled header or another secret ({} cases: every body byte, every header byte): 400 each, logged at WARN, 0 processed; reasons: {messages:?}",
         cases.len()
     );
     println!(
-        "SIGNED [{backend}] the same event delivered 5 more times (valid signatures): 200 \"duplicate\": true, processed once"
+        "FIGURE signed inputs [{backend}] the same event delivered 5 more times (valid signatures): 200 \"duplicate\": true, processed once"
     );
 }
 on_both!(shop_webhooks_flipped_stale_and_replayed);
