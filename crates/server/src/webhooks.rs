@@ -24,7 +24,7 @@ use guichet_store::{DynStore, Secret, StoreError, WebhookEndpoint, WebhookEvent}
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -124,6 +124,15 @@ pub fn verify(
             .ok_or(SignatureError::Malformed)?;
         match key {
             "t" => {
+                // Digits only: the sender writes `i64::to_string` of a positive time, and
+                // anything else (`+…`, leading zeros, spaces) is not what was signed.
+                if value.is_empty()
+                    || value.len() > 19
+                    || !value.bytes().all(|b| b.is_ascii_digit())
+                    || (value.len() > 1 && value.starts_with('0'))
+                {
+                    return Err(SignatureError::Malformed);
+                }
                 let t = value
                     .parse::<i64>()
                     .map_err(|_| SignatureError::Malformed)?;
@@ -645,12 +654,51 @@ pub struct Received {
     pub body: String,
 }
 
+/// Event ids the demo receiver remembers to recognise a delivery it already processed (the
+/// oldest are forgotten first). A shop keeps them in its database, as long as Guichet may
+/// retry (hours): see [`demo_receive`].
+pub const DEMO_SEEN_MAX: usize = 10_000;
+
 /// The demo's stand-in for a shop: accepts deliveries at `/demo/webhook-receiver`, checks their
-/// signature with its secret and keeps the last [`DEMO_RECEIVED_MAX`] in memory.
+/// signature with its secret, processes each event id once, and keeps the last
+/// [`DEMO_RECEIVED_MAX`] deliveries in memory.
 #[derive(Clone)]
 pub struct DemoReceiver {
     secret: Arc<Secret>,
     received: Arc<Mutex<VecDeque<Received>>>,
+    seen: Arc<Mutex<SeenIds>>,
+}
+
+/// The event ids already processed, bounded: a set for the lookup, a queue for the order.
+#[derive(Default)]
+struct SeenIds {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+    duplicates: u64,
+}
+
+impl SeenIds {
+    /// Marks `id` processed; false when it already was (then counted as a duplicate).
+    fn first_time(&mut self, id: &str) -> bool {
+        // Guichet's ids are UUIDs; a longer one is kept by its digest, so memory stays bounded.
+        let id = if id.len() <= 64 {
+            id.to_owned()
+        } else {
+            format!("sha256:{}", hex::encode(Sha256::digest(id.as_bytes())))
+        };
+        if self.ids.contains(&id) {
+            self.duplicates += 1;
+            return false;
+        }
+        while self.order.len() >= DEMO_SEEN_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.ids.insert(id.clone());
+        self.order.push_back(id);
+        true
+    }
 }
 
 impl DemoReceiver {
@@ -661,7 +709,24 @@ impl DemoReceiver {
         Self {
             secret: Arc::new(secret),
             received: Arc::new(Mutex::new(VecDeque::with_capacity(DEMO_RECEIVED_MAX))),
+            seen: Arc::new(Mutex::new(SeenIds::default())),
         }
+    }
+
+    /// Authenticated deliveries of an event already processed (acknowledged, not recorded).
+    pub fn duplicates(&self) -> u64 {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .duplicates
+    }
+
+    /// Whether the event `id` is seen for the first time (and remembers it).
+    fn first_time(&self, id: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .first_time(id)
     }
 
     /// A receiver with a fresh random secret.
@@ -702,6 +767,18 @@ pub fn demo_routes(receiver: DemoReceiver) -> Router<AppState> {
         .with_state(receiver)
 }
 
+/// What a shop's endpoint should do, as a reference:
+///
+/// 1. Verify `Guichet-Signature` over the raw body ([`verify`]: HMAC-SHA-256 compared in
+///    constant time, timestamp within [`DEFAULT_TOLERANCE_SECONDS`] either way). A delivery that
+///    fails is answered 400, logged, and not processed (Guichet retries a genuine one).
+/// 2. Take the event id from the **signed body** (`id`), never from the unsigned
+///    `Guichet-Event-Id` header, and process each id once. Delivery is at least once: the same
+///    event comes again when an earlier answer was lost, or when someone replays a captured
+///    delivery within the tolerance. A second delivery of a processed id is acknowledged with
+///    200 (`"duplicate": true`) so that Guichet stops retrying, and changes nothing. Refusing
+///    it instead would make Guichet retry an event the shop already has until it gives up.
+/// 3. Answer 2xx only once the event is stored.
 async fn demo_receive(
     State(receiver): State<DemoReceiver>,
     headers: HeaderMap,
@@ -741,6 +818,22 @@ async fn demo_receive(
         }
         text.truncate(cut);
         text.push_str("\n… (cut)");
+    }
+    if let Err(e) = &checked {
+        tracing::warn!(error = %e, event = event_id.as_deref().unwrap_or("?"),
+            "demo webhook receiver: delivery rejected");
+    } else if let Some(id) = parsed
+        .as_ref()
+        .and_then(|v| v.get("id"))
+        .and_then(serde_json::Value::as_str)
+        && !receiver.first_time(id)
+    {
+        tracing::info!(event = %id, "demo webhook receiver: duplicate delivery acknowledged, not processed again");
+        return (
+            StatusCode::OK,
+            Json(serde_json::json!({"received": true, "duplicate": true})),
+        )
+            .into_response();
     }
     receiver.record(Received {
         received_at: now,
@@ -798,6 +891,13 @@ async fn demo_page(State(receiver): State<DemoReceiver>) -> Response {
         "<p>The last {DEMO_RECEIVED_MAX} deliveries to <code>{}</code>, newest first. The page refreshes every 5 seconds.</p>",
         DemoReceiver::PATH
     );
+    let duplicates = receiver.duplicates();
+    if duplicates > 0 {
+        let _ = write!(
+            html,
+            "<p>{duplicates} repeated deliveries of events already received were acknowledged and not processed again.</p>"
+        );
+    }
     if received.is_empty() {
         html.push_str("<p>Nothing received yet.</p>");
     } else {
@@ -952,10 +1052,16 @@ mod tests {
             verify(SECRET, &header, BODY, T - 301, DEFAULT_TOLERANCE_SECONDS),
             Err(SignatureError::FromTheFuture)
         );
-        let far = sign(SECRET, i64::MIN, BODY);
+        let far = sign(SECRET, 0, BODY);
         assert_eq!(
             verify(SECRET, &far, BODY, T, 300),
             Err(SignatureError::Expired)
+        );
+        // A negative time is not one a sender writes.
+        let negative = sign(SECRET, i64::MIN, BODY);
+        assert_eq!(
+            verify(SECRET, &negative, BODY, T, 300),
+            Err(SignatureError::Malformed)
         );
         let far = sign(SECRET, i64::MAX, BODY);
         assert_eq!(
@@ -997,6 +1103,52 @@ mod tests {
             verify(SECRET, &non_hex, BODY, T, 300),
             Err(SignatureError::Malformed)
         );
+    }
+
+    #[test]
+    fn every_flipped_header_byte_is_rejected() {
+        // Any byte of the header, the `t=`, `,` and `v1=` included, flipped in its low bit.
+        let header = sign(SECRET, T, BODY);
+        for i in 0..header.len() {
+            let mut bytes = header.clone().into_bytes();
+            bytes[i] ^= 0x01;
+            let flipped = String::from_utf8(bytes).unwrap();
+            let got = verify(SECRET, &flipped, BODY, T, DEFAULT_TOLERANCE_SECONDS);
+            assert!(got.is_err(), "byte {i}: {flipped:?} accepted");
+        }
+        // Not what was signed, though it would parse as the same number.
+        for t in [
+            format!("+{T}"),
+            format!("0{T}"),
+            format!(" {T}"),
+            String::new(),
+        ] {
+            let v1 = header.split_once(',').unwrap().1;
+            assert_eq!(
+                verify(SECRET, &format!("t={t},{v1}"), BODY, T, 300),
+                Err(SignatureError::Malformed),
+                "t={t}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_demo_receiver_remembers_a_bounded_number_of_ids() {
+        let mut seen = SeenIds::default();
+        assert!(seen.first_time("a"));
+        assert!(!seen.first_time("a"));
+        assert_eq!(seen.duplicates, 1);
+        let long = "x".repeat(1000);
+        assert!(seen.first_time(&long));
+        assert!(!seen.first_time(&long));
+        for i in 0..DEMO_SEEN_MAX {
+            assert!(seen.first_time(&i.to_string()));
+        }
+        assert_eq!(seen.ids.len(), DEMO_SEEN_MAX);
+        assert_eq!(seen.order.len(), DEMO_SEEN_MAX);
+        // The oldest were forgotten, the newest are still known.
+        assert!(seen.first_time("a"));
+        assert!(!seen.first_time(&(DEMO_SEEN_MAX - 1).to_string()));
     }
 
     #[test]

@@ -17,4 +17,5 @@ mod platform;
 mod saved_cards;
 mod settlement;
 mod settlement_props;
+mod signed_inputs;
 mod webhooks;
