@@ -304,3 +304,140 @@ async fn payment_systems_and_their_policy(app: TestApp) {
 }
 
 on_both!(payment_systems_and_their_policy);
+
+// ---- installment plans -------------------------------------------------------------------------
+
+async fn plans_json(app: &TestApp) -> Vec<Value> {
+    let (status, v) = app.admin_get("/api/v1/admin/installment-plans").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v.as_array().unwrap().clone()
+}
+
+async fn installment_plans_pages(app: TestApp) {
+    let t = app.tenant().await;
+    let (admin, operator) = sessions(&app).await;
+    let existing = app
+        .created(
+            "/api/v1/admin/installment-plans",
+            json!({"point_of_sale_id": t.pos, "name": "En trois fois", "count": 3,
+                   "split": "equal", "interval": "monthly",
+                   "min_amount": {"amount_minor": 5000, "currency": "EUR"}, "mode": "restrictive"}),
+        )
+        .await;
+    let plan_path = format!("/admin/installment-plans/{}", id(&existing));
+
+    // Both roles read the list and a plan, with the example schedule the domain computes.
+    for cookie in [&operator, &admin] {
+        let html = page(&app, "/admin/installment-plans", cookie).await;
+        assert!(html.contains("En trois fois") && html.contains("Paiements en plusieurs fois"));
+        for amount in ["33.34 EUR", "33.33 EUR"] {
+            assert!(html.contains(amount), "{amount}: {html}");
+        }
+        let html = page(&app, "/admin/installment-plans?sample=150,01&lang=en", cookie).await;
+        assert!(html.contains("Installment plans") && html.contains("Monthly"));
+        assert!(html.contains("50.01 EUR") && html.contains("50.00 EUR"), "{html}");
+        let html = page(&app, &format!("{plan_path}?sample=20"), cookie).await;
+        assert!(html.contains("Non proposée sous 50.00 EUR"), "{html}");
+    }
+    let html = page(&app, "/admin/installment-plans", &operator).await;
+    assert!(!html.contains("id=\"plan-form\""), "no form for an operator");
+    let (status, html) = get(&app, "/admin/installment-plans?sample=abc", &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&html, "sample").0);
+
+    let html = page(&app, "/admin/installment-plans", &admin).await;
+    let csrf = csrf_of(&html);
+    let fifty = [
+        ("point_of_sale_id", t.pos.as_str()),
+        ("name", "50/25/25"),
+        ("count", "3"),
+        ("split", "percentages"),
+        ("percentages", "50/25/25"),
+        ("interval", "days"),
+        ("days", "30"),
+        ("min_amount", "100,00"),
+        ("mode", "free"),
+        ("active", "yes"),
+    ];
+    // Refused: an operator, a post without the token.
+    let mut form = fifty.to_vec();
+    form.push(("csrf", &csrf));
+    let (status, _, _) = post(&app, "/admin/installment-plans", &form, &operator).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(&app, "/admin/installment-plans", &fifty, &admin).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(plans_json(&app).await.len(), 1);
+    // Bad input: the percentages do not add up, the interval is not a number.
+    let mut bad = fifty.to_vec();
+    bad[4] = ("percentages", "50/25/15");
+    bad[6] = ("days", "x");
+    bad.push(("csrf", &csrf));
+    let (status, _, html) = post(&app, "/admin/installment-plans", &bad, &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (invalid, text) = field_error(&html, "days");
+    assert!(invalid && text.contains("1 à 365"), "{text}");
+    let mut bad = fifty.to_vec();
+    bad[4] = ("percentages", "50/25/15");
+    bad.push(("csrf", &csrf));
+    let (status, _, html) = post(&app, "/admin/installment-plans", &bad, &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (invalid, text) = field_error(&html, "percentages");
+    assert!(invalid && text.contains("100 en tout (ici 90)"), "{text}");
+    assert!(html.contains("value=\"50/25/15\""));
+    assert!(!field_error(&html, "name").0);
+    assert_eq!(plans_json(&app).await.len(), 1);
+
+    // Created.
+    let (status, headers, body) = post(&app, "/admin/installment-plans", &form, &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[LOCATION], "/admin/installment-plans?notice=created");
+    let plans = plans_json(&app).await;
+    let new = plans.iter().find(|p| p["name"] == "50/25/25").unwrap();
+    assert_eq!(new["split"], json!([50, 25, 25]));
+    assert_eq!(new["interval"], json!({"days": 30}));
+    assert_eq!(new["min_amount"]["amount_minor"], 10000);
+    assert_eq!(new["mode"], "free");
+    assert_eq!(new["active"], true);
+
+    // Changed: archived (inactive) and in four equal monthly parts.
+    let new_path = format!("/admin/installment-plans/{}", id(new));
+    let html = page(&app, &new_path, &admin).await;
+    assert!(html.contains("value=\"50/25/25\""), "the form holds the plan");
+    let csrf = csrf_of(&html);
+    let edit = [
+        ("csrf", csrf.as_str()),
+        ("point_of_sale_id", t.pos.as_str()),
+        ("name", "En quatre fois"),
+        ("count", "4"),
+        ("split", "equal"),
+        ("interval", "monthly"),
+        ("min_amount", "100"),
+        ("mode", "restrictive"),
+    ];
+    let (status, _, _) = post(&app, &new_path, &edit, &operator).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = post(&app, &new_path, &edit, &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], format!("{new_path}?notice=saved"));
+    let (_, v) = app
+        .admin_get(&format!("/api/v1/admin/installment-plans/{}", id(new)))
+        .await;
+    assert_eq!(v["name"], "En quatre fois");
+    assert_eq!(v["count"], 4);
+    assert_eq!(v["split"], "equal");
+    assert_eq!(v["active"], false);
+
+    // Deleted (no order uses it); an operator cannot.
+    let delete_path = format!("{new_path}/delete");
+    let (status, _, _) = post(&app, &delete_path, &[("csrf", &csrf)], &operator).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(&app, &delete_path, &[], &admin).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(plans_json(&app).await.len(), 2);
+    let (status, headers, _) = post(&app, &delete_path, &[("csrf", &csrf)], &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/admin/installment-plans?notice=deleted");
+    assert_eq!(plans_json(&app).await.len(), 1);
+}
+
+on_both!(installment_plans_pages);
