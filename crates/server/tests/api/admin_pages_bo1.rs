@@ -441,3 +441,276 @@ async fn installment_plans_pages(app: TestApp) {
 }
 
 on_both!(installment_plans_pages);
+
+// ---- the installment follow-up -----------------------------------------------------------------
+
+/// One retry an hour after a decline, then the installment fails (the server and the job
+/// runner share it).
+fn one_retry(c: &mut guichet_server::ServerConfig) {
+    c.installment_retry_hours = vec![1];
+}
+
+async fn jobs_at(env: &crate::cards::CardEnv, at: time::OffsetDateTime) -> usize {
+    let mut config = guichet_server::ServerConfig::new(env.app.base.clone());
+    one_retry(&mut config);
+    let state = guichet_server::AppState {
+        store: env.app.store.clone(),
+        config: std::sync::Arc::new(config),
+    };
+    guichet_server::jobs::run_once(&state, &reqwest::Client::new(), at)
+        .await
+        .installments_charged
+}
+
+async fn balance(env: &crate::cards::CardEnv, kind: guichet_domain::AccountKind, owner: &str) -> i64 {
+    env.app
+        .store
+        .ledger_account(
+            env.shop.t.institution.parse().unwrap(),
+            kind,
+            owner.parse().unwrap(),
+            guichet_domain::Currency::EUR,
+        )
+        .await
+        .unwrap()
+        .balance
+        .amount_minor()
+}
+
+fn statuses(order: &Value) -> Vec<String> {
+    order["installments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Installment `n`'s due date, 09:00 UTC.
+fn due(order: &Value, n: usize) -> time::OffsetDateTime {
+    let text = order["installments"][n - 1]["due_on"].as_str().unwrap();
+    let date = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    date.with_hms(9, 0, 0).unwrap().assume_utc()
+}
+
+/// Karin pays 100.00 EUR in three with `number`, a card kept for the later installments;
+/// returns the order and the card's alias at the simulator.
+async fn pay_in_three(env: &crate::cards::CardEnv, plan: &str, number: &str) -> (Value, String) {
+    use crate::saved_cards::{pay, post_form, summary};
+    let (created, token) = env
+        .app
+        .order(&env.shop, Some(&env.shop.karin), 10000)
+        .await;
+    let s = summary(env, &token).await;
+    let card = [
+        ("CN", "Karin Deu"),
+        ("CARDNO", number),
+        ("ED", "1230"),
+        ("CVC", "123"),
+    ];
+    let ret = post_form(env, &s["means"]["card_form_save"], &card).await;
+    let (status, out) = pay(
+        env,
+        &token,
+        json!({"means": "card", "accept_terms": true, "card_alias_return": ret, "installment_plan": plan}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "paid", "{out}");
+    let alias = env.sim_transactions().await.last().unwrap()["alias"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (env.order(&created).await, alias)
+}
+
+async fn card_behaviour(env: &crate::cards::CardEnv, alias: &str, behaviour: &str) {
+    let resp = env
+        .browser
+        .post(format!("{}/__sim/aliases/{alias}/behaviour", env.sim))
+        .json(&json!({"behaviour": behaviour}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+}
+
+async fn installment_follow_up_and_its_actions(app: TestApp) {
+    use guichet_domain::AccountKind::{Cash, InstallmentsReceivable, ProviderClearing, Refunds};
+    let env = crate::cards::card_env(app, "never", 0).await;
+    let app = &env.app;
+    let plan = app
+        .created(
+            "/api/v1/admin/installment-plans",
+            json!({"point_of_sale_id": env.shop.t.pos, "name": "3x", "count": 3, "split": "equal",
+                   "interval": "monthly", "min_amount": {"amount_minor": 5000, "currency": "EUR"},
+                   "mode": "free"}),
+        )
+        .await;
+    let (bad, alias) = pay_in_three(&env, &id(&plan), "5399999999999999").await;
+    let (good, _) = pay_in_three(&env, &id(&plan), crate::cards::VISA_OK).await;
+    let (bad_id, good_id) = (id(&bad), id(&good));
+    card_behaviour(&env, &alias, "decline").await;
+    // Declined on its due date, then an hour later: failed.
+    let t2 = due(&bad, 2);
+    assert_eq!(jobs_at(&env, t2).await, 2);
+    assert_eq!(jobs_at(&env, t2 + time::Duration::hours(1)).await, 1);
+    let bad = env.order(&bad).await;
+    assert_eq!(statuses(&bad), ["paid", "failed", "open"], "{bad}");
+    let failed_id = bad["installments"][1]["id"].as_str().unwrap().to_owned();
+    let clearing = balance(&env, ProviderClearing, &env.shop.t.channel).await;
+    assert_eq!(clearing, 3334 * 2 + 3333, "two first installments and one second");
+
+    let (admin, operator) = sessions(app).await;
+    // The follow-up, both roles, both languages, with its filters.
+    for cookie in [&operator, &admin] {
+        let html = page(app, "/admin/installments", cookie).await;
+        assert!(html.contains("Suivi des échéances") && html.contains("Karin DEU"));
+        assert_eq!(html.matches("<tr id=\"installment-").count(), 6, "{html}");
+        let html = page(app, "/admin/installments?status=failed", cookie).await;
+        assert_eq!(html.matches("<tr id=\"installment-").count(), 1, "{html}");
+        let row_start = html.find(&format!("id=\"installment-{failed_id}\"")).unwrap();
+        let row = &html[row_start..html[row_start..].find("</tr>").unwrap() + row_start];
+        assert!(row.contains("En échec") && row.contains("2/3") && row.contains("33.33 EUR"));
+        assert!(row.contains("<td>2</td>"), "attempts: {row}");
+        assert!(row.contains(&format!("/admin/installments/orders/{bad_id}")));
+        let html = page(app, "/admin/installments?status=paid&lang=en", cookie).await;
+        assert!(html.contains("Installment follow-up") && html.contains("Last error"));
+        assert_eq!(html.matches("<tr id=\"installment-").count(), 3, "{html}");
+        let html = page(app, &format!("/admin/installments/orders/{bad_id}"), cookie).await;
+        assert!(html.contains("Échéancier de la commande") && html.contains("En échec"));
+        let html = page(app, &format!("/admin/installments/orders/{bad_id}?lang=en"), cookie).await;
+        assert!(html.contains("id=\"h-schedule\">The order") && html.contains("Failed"));
+    }
+    let (status, html) = get(app, "/admin/installments?status=late", &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&html, "status").0);
+    let html = page(app, &format!("/admin/installments/orders/{bad_id}"), &operator).await;
+    assert!(!html.contains("/retry\"") && !html.contains("id=\"other-payment\""));
+    let admin_html = page(app, &format!("/admin/installments/orders/{bad_id}"), &admin).await;
+    assert!(admin_html.contains(&format!("/admin/installments/{failed_id}/retry")));
+    let csrf = csrf_of(&admin_html);
+
+    // Refused: an operator, no token. Nothing charged, nothing moved.
+    let retry = format!("/admin/installments/{failed_id}/retry");
+    let cancel = format!("/admin/installments/{failed_id}/cancel");
+    let charges = env.sim_transactions().await.len();
+    for path in [&retry, &cancel] {
+        let (status, _, _) = post(app, path, &[("csrf", &csrf)], &operator).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        let (status, _, _) = post(app, path, &[], &admin).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(env.sim_transactions().await.len(), charges);
+    let now = env.order(&bad).await;
+    assert_eq!(statuses(&now), ["paid", "failed", "open"]);
+    assert_eq!(now["installments"][1]["attempts"], 2);
+
+    // Retry now, the card still declining: charged once more, failed again.
+    let (status, headers, body) = post(app, &retry, &[("csrf", &csrf)], &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        headers[LOCATION],
+        format!("/admin/installments/orders/{bad_id}?notice=retry_failed")
+    );
+    assert_eq!(env.sim_transactions().await.len(), charges + 1);
+    let now = env.order(&bad).await;
+    assert_eq!(statuses(&now), ["paid", "failed", "open"]);
+    assert_eq!(now["installments"][1]["attempts"], 3);
+    // The card works again: retry now pays it (clearing up, receivable down).
+    card_behaviour(&env, &alias, "card").await;
+    let (status, headers, _) = post(app, &retry, &[("csrf", &csrf)], &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[LOCATION],
+        format!("/admin/installments/orders/{bad_id}?notice=retry_paid")
+    );
+    assert_eq!(statuses(&env.order(&bad).await), ["paid", "paid", "open"]);
+    assert_eq!(balance(&env, ProviderClearing, &env.shop.t.channel).await, clearing + 3333);
+    assert_eq!(balance(&env, InstallmentsReceivable, &bad_id).await, 3333);
+    app.audit_clean().await;
+    // Twice: it is not failed any more (409), nothing charged.
+    let charges = env.sim_transactions().await.len();
+    let (status, _, _) = post(app, &retry, &[("csrf", &csrf)], &admin).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(env.sim_transactions().await.len(), charges);
+
+    // Another payment at the box office, on the good order's oldest unpaid installment (the
+    // third: the second was paid on its due date), before the third's due date.
+    let good_now = env.order(&good).await;
+    assert_eq!(statuses(&good_now), ["paid", "paid", "open"]);
+    let pay_path = format!("/admin/installments/orders/{good_id}/payment");
+    let html = page(app, &format!("/admin/installments/orders/{good_id}"), &admin).await;
+    assert!(html.contains("id=\"next-unpaid\">3 · "), "{html}");
+    let cash = balance(&env, Cash, &env.shop.t.institution).await;
+    let form = [("csrf", csrf.as_str()), ("means", "cheque"), ("reference", "CHQ 0042")];
+    let (status, _, _) = post(app, &pay_path, &form, &operator).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(app, &pay_path, &form[1..], &admin).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, html) = post(
+        app,
+        &pay_path,
+        &[("csrf", &csrf), ("means", "bitcoin")],
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains(
+            "id=\"means-error\" class=\"field-error\" role=\"alert\">Choisissez espèces ou chèque.<"
+        ),
+        "{html}"
+    );
+    let radio = html.find("id=\"means-cash\"").unwrap();
+    assert!(html[radio..radio + 200].contains("aria-invalid=\"true\""));
+    assert_eq!(statuses(&env.order(&good).await), ["paid", "paid", "open"]);
+    assert_eq!(balance(&env, Cash, &env.shop.t.institution).await, cash);
+    let (status, headers, _) = post(app, &pay_path, &form, &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[LOCATION],
+        format!("/admin/installments/orders/{good_id}?notice=recorded")
+    );
+    assert_eq!(statuses(&env.order(&good).await), ["paid", "paid", "paid"]);
+    assert_eq!(balance(&env, Cash, &env.shop.t.institution).await, cash + 3333);
+    assert_eq!(balance(&env, InstallmentsReceivable, &good_id).await, 0);
+    // The third fails too; it is cancelled: Dr refunds, Cr receivable.
+    card_behaviour(&env, &alias, "decline").await;
+    let t3 = due(&bad, 3);
+    jobs_at(&env, t3).await;
+    jobs_at(&env, t3 + time::Duration::hours(1)).await;
+    let now = env.order(&bad).await;
+    assert_eq!(statuses(&now), ["paid", "paid", "failed"], "{now}");
+    let third = now["installments"][2]["id"].as_str().unwrap().to_owned();
+    let refunds = balance(&env, Refunds, &env.shop.t.institution).await;
+    let (status, headers, _) = post(
+        app,
+        &format!("/admin/installments/{third}/cancel"),
+        &[("csrf", &csrf)],
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[LOCATION],
+        format!("/admin/installments/orders/{bad_id}?notice=cancelled")
+    );
+    assert_eq!(statuses(&env.order(&bad).await), ["paid", "paid", "cancelled"]);
+    assert_eq!(balance(&env, InstallmentsReceivable, &bad_id).await, 0);
+    assert_eq!(balance(&env, Refunds, &env.shop.t.institution).await, refunds + 3333);
+    app.audit_clean().await;
+
+    // Nothing left to pay: refused.
+    let (status, _, _) = post(app, &pay_path, &form, &admin).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // The job runner charges nothing more for either order.
+    assert_eq!(jobs_at(&env, t3 + time::Duration::days(30)).await, 0);
+    app.audit_clean().await;
+}
+
+crate::on_both_with!(installment_follow_up_and_its_actions, super::one_retry);
