@@ -714,3 +714,168 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
 }
 
 crate::on_both_with!(installment_follow_up_and_its_actions, super::one_retry);
+
+// ---- refunds -----------------------------------------------------------------------------------
+
+async fn refunds_page_finds_an_order_and_refunds_it(app: TestApp) {
+    use crate::cards::{VISA_OK, card, card_env};
+    let env = card_env(app, "never", 0).await;
+    let app = &env.app;
+    let (created, token) = app.order(&env.shop, Some(&env.shop.karin), 6000).await;
+    let alias = env.register_card(&token, &card(VISA_OK)).await;
+    let (_, paid) = env.pay(&token, &alias).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    let order_id = id(&created);
+    let order = env.order(&created).await;
+    let card_leg = order["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "card")
+        .unwrap()
+        .clone();
+    let reference = card_leg["card"]["reference"].as_str().unwrap().to_owned();
+    let clearing = || async {
+        app.store
+            .ledger_account(
+                env.shop.t.institution.parse().unwrap(),
+                guichet_domain::AccountKind::ProviderClearing,
+                env.shop.t.channel.parse().unwrap(),
+                guichet_domain::Currency::EUR,
+            )
+            .await
+            .unwrap()
+            .balance
+            .amount_minor()
+    };
+    let sim_refunded = || async {
+        env.sim_transactions()
+            .await
+            .iter()
+            .filter(|t| t["reference"] == reference.as_str())
+            .flat_map(|t| t["refunds"].as_array().cloned().unwrap_or_default())
+            .map(|r| r["amount_minor"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(clearing().await, 6000);
+
+    let (admin, operator) = sessions(app).await;
+    let path = format!("/admin/refunds?order={order_id}");
+    for cookie in [&operator, &admin] {
+        let html = page(app, "/admin/refunds", cookie).await;
+        assert!(html.contains("Remboursements") && html.contains("Aucun remboursement."));
+        let html = page(app, &path, cookie).await;
+        assert!(html.contains("Moyens de paiement") && html.contains("Carte bancaire"));
+        let leg = html
+            .find(&format!("id=\"leg-{}\"", card_leg["id"].as_str().unwrap()))
+            .unwrap();
+        let row = &html[leg..html[leg..].find("</tr>").unwrap() + leg];
+        assert_eq!(row.matches("60.00 EUR").count(), 2, "collected, refundable: {row}");
+        assert!(row.contains("XXXXXXXXXXXX1111"), "{row}");
+        assert!(html.contains(&reference));
+        // By the payment's reference, in English.
+        let html = page(app, &format!("/admin/refunds?order={reference}&lang=en"), cookie).await;
+        assert!(html.contains("Means of payment") && html.contains(&order_id));
+    }
+    assert!(!page(app, &path, &operator).await.contains("id=\"refund\""));
+    let (status, html) = get(app, "/admin/refunds?order=nothing-like-it", &admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (invalid, text) = field_error(&html, "order");
+    assert!(invalid && text.contains("Aucune commande"), "{text}");
+
+    let html = page(app, &path, &admin).await;
+    let csrf = csrf_of(&html);
+    let post_path = format!("/admin/refunds/orders/{order_id}");
+    let partial = [("csrf", csrf.as_str()), ("amount", "12,50"), ("destination", "card")];
+    // Refused: an operator (the page and the JSON API), no token; nothing refunded.
+    let (status, _, _) = post(app, &post_path, &partial, &operator).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let olga = app.login("olga", "olga password 123").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/orders/{order_id}/refunds"),
+            Some(&olga),
+            Some(json!({"amount_minor": 100, "destination": "card"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(app, &post_path, &partial[1..], &admin).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Bad input: not an amount; more than the card collected.
+    for (amount, says) in [("abc", "Montant invalide"), ("70", "dépasse")] {
+        let (status, _, html) = post(
+            app,
+            &post_path,
+            &[("csrf", &csrf), ("amount", amount), ("destination", "card")],
+            &admin,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{amount}");
+        let (invalid, text) = field_error(&html, "amount");
+        assert!(invalid && text.contains(says), "{amount}: {text}");
+        assert!(html.contains(&format!("value=\"{amount}\"")));
+    }
+    let (status, _, html) = post(
+        app,
+        &post_path,
+        &[("csrf", &csrf), ("amount", "1"), ("destination", "cash")],
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"destination-error\" class=\"field-error\" role=\"alert\">Choisissez"));
+    assert_eq!(sim_refunded().await, 0);
+    assert_eq!(clearing().await, 6000);
+    assert_eq!(env.order(&created).await["refunds"].as_array().unwrap().len(), 0);
+
+    // 12.50 back to the card: the provider refunds it, the ledger follows.
+    let (status, headers, body) = post(app, &post_path, &partial, &admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        headers[LOCATION],
+        format!("/admin/refunds?order={order_id}&notice=refunded")
+    );
+    assert_eq!(sim_refunded().await, 1250);
+    assert_eq!(clearing().await, 6000 - 1250);
+    let order = env.order(&created).await;
+    let refunds = order["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["status"], "succeeded");
+    assert_eq!(refunds[0]["destination"], "card");
+    // 5.00 to Karin's credit balance.
+    let credit = app.accounting(&env.shop.karin).await["credit_balance"]["amount_minor"]
+        .as_i64()
+        .unwrap();
+    let (status, _, _) = post(
+        app,
+        &post_path,
+        &[("csrf", &csrf), ("amount", "5"), ("destination", "credit_balance")],
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let after = app.accounting(&env.shop.karin).await["credit_balance"]["amount_minor"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after - credit, 500);
+    app.audit_clean().await;
+
+    // The page shows what is left and the refunds, newest first.
+    let html = page(app, &format!("{path}&notice=refunded"), &admin).await;
+    assert!(html.contains("Remboursement effectué."));
+    let leg = html
+        .find(&format!("id=\"leg-{}\"", card_leg["id"].as_str().unwrap()))
+        .unwrap();
+    let row = &html[leg..html[leg..].find("</tr>").unwrap() + leg];
+    assert!(row.contains("17.50 EUR") && row.contains("42.50 EUR"), "{row}");
+    let recent = &html[html.find("id=\"recent-refunds\"").unwrap()..];
+    let five = recent.find("5.00 EUR").unwrap();
+    let twelve = recent.find("12.50 EUR").unwrap();
+    assert!(five < twelve, "newest first");
+    assert!(recent.contains("user:admin") && recent.contains("Effectué"));
+    let html = page(app, "/admin/refunds?lang=en", &operator).await;
+    assert!(html.contains("Latest refunds") && html.contains("Credit balance"));
+}
+
+on_both!(refunds_page_finds_an_order_and_refunds_it);
