@@ -483,7 +483,8 @@ pub async fn cancel_failed(
         let inst = inst.clone();
         let by = by.clone();
         async move {
-            let refunds = account(state, &order, AccountKind::Refunds, order.institution_id).await?;
+            let refunds =
+                account(state, &order, AccountKind::Refunds, order.institution_id).await?;
             let receivable =
                 account(state, &order, AccountKind::InstallmentsReceivable, order.id).await?;
             let memo = format!(
@@ -564,7 +565,12 @@ pub async fn record_other_payment(
             let installments = state.store.installments_of_order(order.id).await?;
             let Some(inst) = installments
                 .iter()
-                .filter(|i| matches!(i.status, InstallmentStatus::Open | InstallmentStatus::Failed))
+                .filter(|i| {
+                    matches!(
+                        i.status,
+                        InstallmentStatus::Open | InstallmentStatus::Failed
+                    )
+                })
                 .min_by_key(|i| i.number)
                 .cloned()
             else {

@@ -139,7 +139,9 @@ pub async fn put(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<PaymentSystemRequest>,
 ) -> ApiResult<Json<PaymentSystemJson>> {
-    Ok(Json(save_payment_system(&state, &staff, id, req).await?.into()))
+    Ok(Json(
+        save_payment_system(&state, &staff, id, req).await?.into(),
+    ))
 }
 
 /// Checks and saves sales channel `id`'s payment system (admins only; one 422 lists every bad

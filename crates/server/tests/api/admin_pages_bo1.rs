@@ -114,7 +114,10 @@ fn field_error(html: &str, id: &str) -> (bool, String) {
     let start = html[p..].find('>').unwrap() + p + 1;
     let end = html[start..].find("</p>").unwrap() + start;
     let text = html[start..end].trim().to_owned();
-    assert!(html[..start].ends_with("role=\"alert\">"), "{id}: role=alert");
+    assert!(
+        html[..start].ends_with("role=\"alert\">"),
+        "{id}: role=alert"
+    );
     (invalid, text)
 }
 
@@ -175,8 +178,14 @@ async fn payment_systems_and_their_policy(app: TestApp) {
         assert!(!en.contains(SECRET));
     }
     let html = page(&app, &path, &operator).await;
-    assert!(html.contains("<fieldset disabled>"), "read-only for an operator");
-    assert!(!html.contains("id=\"system\""), "no account form for an operator");
+    assert!(
+        html.contains("<fieldset disabled>"),
+        "read-only for an operator"
+    );
+    assert!(
+        !html.contains("id=\"system\""),
+        "no account form for an operator"
+    );
     let admin_html = page(&app, &path, &admin).await;
     assert!(admin_html.contains("type=\"password\""));
     assert!(!admin_html.contains(SECRET));
@@ -274,15 +283,24 @@ async fn payment_systems_and_their_policy(app: TestApp) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (invalid, text) = field_error(&html, "base_url");
     assert!(invalid && text.contains("URL http(s)"), "{text}");
-    assert!(!html.contains("new-sha-out-value"), "a secret is never echoed");
-    assert_eq!(system_json(&app, &t.channel).await["merchant_id"], "THEATRE1");
+    assert!(
+        !html.contains("new-sha-out-value"),
+        "a secret is never echoed"
+    );
+    assert_eq!(
+        system_json(&app, &t.channel).await["merchant_id"],
+        "THEATRE1"
+    );
     let mut form = system_form("THEATRE2", "https://secure.ogone.com/ncol/prod");
     let (status, _, _) = post(&app, &path, &form, &admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no token");
     form.push(("csrf", &csrf));
     let (status, _, _) = post(&app, &path, &form, &operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an operator");
-    assert_eq!(system_json(&app, &t.channel).await["merchant_id"], "THEATRE1");
+    assert_eq!(
+        system_json(&app, &t.channel).await["merchant_id"],
+        "THEATRE1"
+    );
     let (status, headers, body) = post(&app, &path, &form, &admin).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert_eq!(headers[LOCATION], format!("{path}?notice=system"));
@@ -333,14 +351,25 @@ async fn installment_plans_pages(app: TestApp) {
         for amount in ["33.34 EUR", "33.33 EUR"] {
             assert!(html.contains(amount), "{amount}: {html}");
         }
-        let html = page(&app, "/admin/installment-plans?sample=150,01&lang=en", cookie).await;
+        let html = page(
+            &app,
+            "/admin/installment-plans?sample=150,01&lang=en",
+            cookie,
+        )
+        .await;
         assert!(html.contains("Installment plans") && html.contains("Monthly"));
-        assert!(html.contains("50.01 EUR") && html.contains("50.00 EUR"), "{html}");
+        assert!(
+            html.contains("50.01 EUR") && html.contains("50.00 EUR"),
+            "{html}"
+        );
         let html = page(&app, &format!("{plan_path}?sample=20"), cookie).await;
         assert!(html.contains("Non proposée sous 50.00 EUR"), "{html}");
     }
     let html = page(&app, "/admin/installment-plans", &operator).await;
-    assert!(!html.contains("id=\"plan-form\""), "no form for an operator");
+    assert!(
+        !html.contains("id=\"plan-form\""),
+        "no form for an operator"
+    );
     let (status, html) = get(&app, "/admin/installment-plans?sample=abc", &admin).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(field_error(&html, "sample").0);
@@ -402,7 +431,10 @@ async fn installment_plans_pages(app: TestApp) {
     // Changed: archived (inactive) and in four equal monthly parts.
     let new_path = format!("/admin/installment-plans/{}", id(new));
     let html = page(&app, &new_path, &admin).await;
-    assert!(html.contains("value=\"50/25/25\""), "the form holds the plan");
+    assert!(
+        html.contains("value=\"50/25/25\""),
+        "the form holds the plan"
+    );
     let csrf = csrf_of(&html);
     let edit = [
         ("csrf", csrf.as_str()),
@@ -462,7 +494,11 @@ async fn jobs_at(env: &crate::cards::CardEnv, at: time::OffsetDateTime) -> usize
         .installments_charged
 }
 
-async fn balance(env: &crate::cards::CardEnv, kind: guichet_domain::AccountKind, owner: &str) -> i64 {
+async fn balance(
+    env: &crate::cards::CardEnv,
+    kind: guichet_domain::AccountKind,
+    owner: &str,
+) -> i64 {
     env.app
         .store
         .ledger_account(
@@ -501,10 +537,7 @@ fn due(order: &Value, n: usize) -> time::OffsetDateTime {
 /// returns the order and the card's alias at the simulator.
 async fn pay_in_three(env: &crate::cards::CardEnv, plan: &str, number: &str) -> (Value, String) {
     use crate::saved_cards::{pay, post_form, summary};
-    let (created, token) = env
-        .app
-        .order(&env.shop, Some(&env.shop.karin), 10000)
-        .await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 10000).await;
     let s = summary(env, &token).await;
     let card = [
         ("CN", "Karin Deu"),
@@ -563,7 +596,11 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
     assert_eq!(statuses(&bad), ["paid", "failed", "open"], "{bad}");
     let failed_id = bad["installments"][1]["id"].as_str().unwrap().to_owned();
     let clearing = balance(&env, ProviderClearing, &env.shop.t.channel).await;
-    assert_eq!(clearing, 3334 * 2 + 3333, "two first installments and one second");
+    assert_eq!(
+        clearing,
+        3334 * 2 + 3333,
+        "two first installments and one second"
+    );
 
     let (admin, operator) = sessions(app).await;
     // The follow-up, both roles, both languages, with its filters.
@@ -573,7 +610,9 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
         assert_eq!(html.matches("<tr id=\"installment-").count(), 6, "{html}");
         let html = page(app, "/admin/installments?status=failed", cookie).await;
         assert_eq!(html.matches("<tr id=\"installment-").count(), 1, "{html}");
-        let row_start = html.find(&format!("id=\"installment-{failed_id}\"")).unwrap();
+        let row_start = html
+            .find(&format!("id=\"installment-{failed_id}\""))
+            .unwrap();
         let row = &html[row_start..html[row_start..].find("</tr>").unwrap() + row_start];
         assert!(row.contains("En échec") && row.contains("2/3") && row.contains("33.33 EUR"));
         assert!(row.contains("<td>2</td>"), "attempts: {row}");
@@ -583,13 +622,23 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
         assert_eq!(html.matches("<tr id=\"installment-").count(), 3, "{html}");
         let html = page(app, &format!("/admin/installments/orders/{bad_id}"), cookie).await;
         assert!(html.contains("Échéancier de la commande") && html.contains("En échec"));
-        let html = page(app, &format!("/admin/installments/orders/{bad_id}?lang=en"), cookie).await;
+        let html = page(
+            app,
+            &format!("/admin/installments/orders/{bad_id}?lang=en"),
+            cookie,
+        )
+        .await;
         assert!(html.contains("id=\"h-schedule\">The order") && html.contains("Failed"));
     }
     let (status, html) = get(app, "/admin/installments?status=late", &admin).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(field_error(&html, "status").0);
-    let html = page(app, &format!("/admin/installments/orders/{bad_id}"), &operator).await;
+    let html = page(
+        app,
+        &format!("/admin/installments/orders/{bad_id}"),
+        &operator,
+    )
+    .await;
     assert!(!html.contains("/retry\"") && !html.contains("id=\"other-payment\""));
     let admin_html = page(app, &format!("/admin/installments/orders/{bad_id}"), &admin).await;
     assert!(admin_html.contains(&format!("/admin/installments/{failed_id}/retry")));
@@ -630,7 +679,10 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
         format!("/admin/installments/orders/{bad_id}?notice=retry_paid")
     );
     assert_eq!(statuses(&env.order(&bad).await), ["paid", "paid", "open"]);
-    assert_eq!(balance(&env, ProviderClearing, &env.shop.t.channel).await, clearing + 3333);
+    assert_eq!(
+        balance(&env, ProviderClearing, &env.shop.t.channel).await,
+        clearing + 3333
+    );
     assert_eq!(balance(&env, InstallmentsReceivable, &bad_id).await, 3333);
     app.audit_clean().await;
     // Twice: it is not failed any more (409), nothing charged.
@@ -644,10 +696,19 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
     let good_now = env.order(&good).await;
     assert_eq!(statuses(&good_now), ["paid", "paid", "open"]);
     let pay_path = format!("/admin/installments/orders/{good_id}/payment");
-    let html = page(app, &format!("/admin/installments/orders/{good_id}"), &admin).await;
+    let html = page(
+        app,
+        &format!("/admin/installments/orders/{good_id}"),
+        &admin,
+    )
+    .await;
     assert!(html.contains("id=\"next-unpaid\">3 · "), "{html}");
     let cash = balance(&env, Cash, &env.shop.t.institution).await;
-    let form = [("csrf", csrf.as_str()), ("means", "cheque"), ("reference", "CHQ 0042")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("means", "cheque"),
+        ("reference", "CHQ 0042"),
+    ];
     let (status, _, _) = post(app, &pay_path, &form, &operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = post(app, &pay_path, &form[1..], &admin).await;
@@ -677,7 +738,10 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
         format!("/admin/installments/orders/{good_id}?notice=recorded")
     );
     assert_eq!(statuses(&env.order(&good).await), ["paid", "paid", "paid"]);
-    assert_eq!(balance(&env, Cash, &env.shop.t.institution).await, cash + 3333);
+    assert_eq!(
+        balance(&env, Cash, &env.shop.t.institution).await,
+        cash + 3333
+    );
     assert_eq!(balance(&env, InstallmentsReceivable, &good_id).await, 0);
     // The third fails too; it is cancelled: Dr refunds, Cr receivable.
     card_behaviour(&env, &alias, "decline").await;
@@ -700,9 +764,15 @@ async fn installment_follow_up_and_its_actions(app: TestApp) {
         headers[LOCATION],
         format!("/admin/installments/orders/{bad_id}?notice=cancelled")
     );
-    assert_eq!(statuses(&env.order(&bad).await), ["paid", "paid", "cancelled"]);
+    assert_eq!(
+        statuses(&env.order(&bad).await),
+        ["paid", "paid", "cancelled"]
+    );
     assert_eq!(balance(&env, InstallmentsReceivable, &bad_id).await, 0);
-    assert_eq!(balance(&env, Refunds, &env.shop.t.institution).await, refunds + 3333);
+    assert_eq!(
+        balance(&env, Refunds, &env.shop.t.institution).await,
+        refunds + 3333
+    );
     app.audit_clean().await;
 
     // Nothing left to pay: refused.
@@ -770,11 +840,20 @@ async fn refunds_page_finds_an_order_and_refunds_it(app: TestApp) {
             .find(&format!("id=\"leg-{}\"", card_leg["id"].as_str().unwrap()))
             .unwrap();
         let row = &html[leg..html[leg..].find("</tr>").unwrap() + leg];
-        assert_eq!(row.matches("60.00 EUR").count(), 2, "collected, refundable: {row}");
+        assert_eq!(
+            row.matches("60.00 EUR").count(),
+            2,
+            "collected, refundable: {row}"
+        );
         assert!(row.contains("XXXXXXXXXXXX1111"), "{row}");
         assert!(html.contains(&reference));
         // By the payment's reference, in English.
-        let html = page(app, &format!("/admin/refunds?order={reference}&lang=en"), cookie).await;
+        let html = page(
+            app,
+            &format!("/admin/refunds?order={reference}&lang=en"),
+            cookie,
+        )
+        .await;
         assert!(html.contains("Means of payment") && html.contains(&order_id));
     }
     assert!(!page(app, &path, &operator).await.contains("id=\"refund\""));
@@ -786,7 +865,11 @@ async fn refunds_page_finds_an_order_and_refunds_it(app: TestApp) {
     let html = page(app, &path, &admin).await;
     let csrf = csrf_of(&html);
     let post_path = format!("/admin/refunds/orders/{order_id}");
-    let partial = [("csrf", csrf.as_str()), ("amount", "12,50"), ("destination", "card")];
+    let partial = [
+        ("csrf", csrf.as_str()),
+        ("amount", "12,50"),
+        ("destination", "card"),
+    ];
     // Refused: an operator (the page and the JSON API), no token; nothing refunded.
     let (status, _, _) = post(app, &post_path, &partial, &operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -824,10 +907,18 @@ async fn refunds_page_finds_an_order_and_refunds_it(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"destination-error\" class=\"field-error\" role=\"alert\">Choisissez"));
+    assert!(
+        html.contains("id=\"destination-error\" class=\"field-error\" role=\"alert\">Choisissez")
+    );
     assert_eq!(sim_refunded().await, 0);
     assert_eq!(clearing().await, 6000);
-    assert_eq!(env.order(&created).await["refunds"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        env.order(&created).await["refunds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
     // 12.50 back to the card: the provider refunds it, the ledger follows.
     let (status, headers, body) = post(app, &post_path, &partial, &admin).await;
@@ -850,7 +941,11 @@ async fn refunds_page_finds_an_order_and_refunds_it(app: TestApp) {
     let (status, _, _) = post(
         app,
         &post_path,
-        &[("csrf", &csrf), ("amount", "5"), ("destination", "credit_balance")],
+        &[
+            ("csrf", &csrf),
+            ("amount", "5"),
+            ("destination", "credit_balance"),
+        ],
         &admin,
     )
     .await;
@@ -868,7 +963,10 @@ async fn refunds_page_finds_an_order_and_refunds_it(app: TestApp) {
         .find(&format!("id=\"leg-{}\"", card_leg["id"].as_str().unwrap()))
         .unwrap();
     let row = &html[leg..html[leg..].find("</tr>").unwrap() + leg];
-    assert!(row.contains("17.50 EUR") && row.contains("42.50 EUR"), "{row}");
+    assert!(
+        row.contains("17.50 EUR") && row.contains("42.50 EUR"),
+        "{row}"
+    );
     let recent = &html[html.find("id=\"recent-refunds\"").unwrap()..];
     let five = recent.find("5.00 EUR").unwrap();
     let twelve = recent.find("12.50 EUR").unwrap();

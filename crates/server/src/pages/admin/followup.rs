@@ -168,10 +168,10 @@ async fn list_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         let mut orders: HashMap<Uuid, (String, usize)> = HashMap::new();
         let mut rows = Vec::new();
         for i in &list {
-            if !orders.contains_key(&i.order_id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = orders.entry(i.order_id) {
                 let order = state.store.get_order(i.order_id).await?;
                 let count = state.store.installments_of_order(order.id).await?.len();
-                orders.insert(i.order_id, (contact_name(&state, &order).await, count));
+                e.insert((contact_name(&state, &order).await, count));
             }
             let (contact, count) = orders.get(&i.order_id).cloned().unwrap_or_default();
             rows.push(row(lang, i, count, contact));
@@ -181,7 +181,10 @@ async fn list_page(State(state): State<AppState>, ctx: Ctx) -> Response {
             ("open", status_label(lang, InstallmentStatus::Open)),
             ("failed", status_label(lang, InstallmentStatus::Failed)),
             ("paid", status_label(lang, InstallmentStatus::Paid)),
-            ("cancelled", status_label(lang, InstallmentStatus::Cancelled)),
+            (
+                "cancelled",
+                status_label(lang, InstallmentStatus::Cancelled),
+            ),
         ]
         .into_iter()
         .map(|(value, label)| Filter {
@@ -256,7 +259,12 @@ async fn render_order(
         let count = installments.len();
         let next_unpaid = installments
             .iter()
-            .filter(|i| matches!(i.status, InstallmentStatus::Open | InstallmentStatus::Failed))
+            .filter(|i| {
+                matches!(
+                    i.status,
+                    InstallmentStatus::Open | InstallmentStatus::Failed
+                )
+            })
             .min_by_key(|i| i.number)
             .map(|i| format!("{} · {} · {}", i.number, lang.date(i.due_on), i.amount))
             .unwrap_or_default();
@@ -343,10 +351,7 @@ async fn record_payment(
     if means.is_none() {
         errors.add(
             "means",
-            lang.tr(
-                "Choisissez espèces ou chèque.",
-                "Choose cash or cheque.",
-            ),
+            lang.tr("Choisissez espèces ou chèque.", "Choose cash or cheque."),
         );
     }
     if reference.chars().count() > 100 || reference.chars().any(char::is_control) {
@@ -371,7 +376,9 @@ async fn record_payment(
     )
     .await
     {
-        Ok(_) => see_other(&format!("/admin/installments/orders/{order}?notice=recorded")),
+        Ok(_) => see_other(&format!(
+            "/admin/installments/orders/{order}?notice=recorded"
+        )),
         Err(e) => ctx.failure(e),
     }
 }

@@ -22,7 +22,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use guichet_domain::installments::{InstallmentPlan, Interval, PlanError, PlanMode, Split, schedule};
+use guichet_domain::installments::{
+    InstallmentPlan, Interval, PlanError, PlanMode, Split, schedule,
+};
 use guichet_domain::{Currency, Money};
 use guichet_store::InstallmentPlanRow;
 use time::OffsetDateTime;
@@ -31,10 +33,7 @@ use uuid::Uuid;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/installment-plans", get(list_page).post(create))
-        .route(
-            "/admin/installment-plans/{id}",
-            get(plan_page).post(update),
-        )
+        .route("/admin/installment-plans/{id}", get(plan_page).post(update))
         .route("/admin/installment-plans/{id}/delete", post(delete))
 }
 
@@ -111,11 +110,7 @@ impl PlanForm {
             },
             percentages: match &p.split {
                 Split::Equal => String::new(),
-                Split::Percentages(v) => v
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join("/"),
+                Split::Percentages(v) => v.iter().map(u32::to_string).collect::<Vec<_>>().join("/"),
             },
             interval: match p.interval {
                 Interval::Monthly => "monthly".into(),
@@ -175,10 +170,7 @@ fn split_label(lang: Lang, s: &Split) -> String {
         Split::Equal => lang.tr("Parts égales", "Equal parts").to_owned(),
         Split::Percentages(p) => format!(
             "{} %",
-            p.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" / ")
+            p.iter().map(u32::to_string).collect::<Vec<_>>().join(" / ")
         ),
     }
 }
@@ -220,29 +212,26 @@ fn row(ctx: &Ctx, r: &InstallmentPlanRow, pos_name: String, today: time::Date) -
     let p = &r.plan;
     let mut lines = Vec::new();
     let mut sample_note = String::new();
-    match sample_of(ctx, p.min_amount.currency()) {
-        Ok(sample) => {
-            match schedule(p, sample, today) {
-                Ok(s) => {
-                    lines = s
-                        .iter()
-                        .map(|i| Line {
-                            number: i.number,
-                            due: lang.date(i.due),
-                            amount: i.amount.to_string(),
-                        })
-                        .collect();
-                }
-                Err(e) => sample_note = e.to_string(),
+    if let Ok(sample) = sample_of(ctx, p.min_amount.currency()) {
+        match schedule(p, sample, today) {
+            Ok(s) => {
+                lines = s
+                    .iter()
+                    .map(|i| Line {
+                        number: i.number,
+                        due: lang.date(i.due),
+                        amount: i.amount.to_string(),
+                    })
+                    .collect();
             }
-            if sample.amount_minor() < p.min_amount.amount_minor() {
-                sample_note = match lang {
-                    Lang::Fr => format!("Non proposée sous {}.", p.min_amount),
-                    Lang::En => format!("Not offered below {}.", p.min_amount),
-                };
-            }
+            Err(e) => sample_note = e.to_string(),
         }
-        Err(()) => {}
+        if sample.amount_minor() < p.min_amount.amount_minor() {
+            sample_note = match lang {
+                Lang::Fr => format!("Non proposée sous {}.", p.min_amount),
+                Lang::En => format!("Not offered below {}.", p.min_amount),
+            };
+        }
     }
     PlanRow {
         id: r.id.to_string(),
@@ -437,7 +426,8 @@ fn plan_error(lang: Lang, e: &PlanError) -> (&'static str, String) {
         ),
         (PlanError::DaysOutOfRange { .. }, _) => (
             "days",
-            lang.tr("De 1 à 365 jours.", "From 1 to 365 days.").to_owned(),
+            lang.tr("De 1 à 365 jours.", "From 1 to 365 days.")
+                .to_owned(),
         ),
         (PlanError::NegativeMinAmount, _) => (
             "min_amount",
@@ -452,7 +442,10 @@ fn plan_error(lang: Lang, e: &PlanError) -> (&'static str, String) {
 
 /// Reads the form; the request for the API, or the errors by field (checked with the domain's
 /// rules, so each is told next to its field).
-async fn read_form(state: &AppState, posted: &Posted) -> (PlanForm, Result<PlanRequest, FieldErrors>) {
+async fn read_form(
+    state: &AppState,
+    posted: &Posted,
+) -> (PlanForm, Result<PlanRequest, FieldErrors>) {
     let lang = posted.ctx.lang;
     let form = PlanForm {
         point_of_sale_id: posted.opt("point_of_sale_id").unwrap_or_default(),
@@ -531,10 +524,7 @@ async fn read_form(state: &AppState, posted: &Posted) -> (PlanForm, Result<PlanR
         "days" => match form.days.parse::<u16>() {
             Ok(d) => Some(Interval::Days(d)),
             Err(_) => {
-                errors.add(
-                    "days",
-                    lang.tr("De 1 à 365 jours.", "From 1 to 365 days."),
-                );
+                errors.add("days", lang.tr("De 1 à 365 jours.", "From 1 to 365 days."));
                 None
             }
         },
@@ -560,10 +550,7 @@ async fn read_form(state: &AppState, posted: &Posted) -> (PlanForm, Result<PlanR
         "restrictive" => Some(PlanMode::Restrictive),
         "free" => Some(PlanMode::Free),
         _ => {
-            errors.add(
-                "mode",
-                lang.tr("Choisissez un mode.", "Choose a mode."),
-            );
+            errors.add("mode", lang.tr("Choisissez un mode.", "Choose a mode."));
             None
         }
     };

@@ -414,7 +414,11 @@ fn refusal(lang: Lang, e: &ApiError) -> String {
     }
 }
 
-async fn refund(State(state): State<AppState>, Path(order_id): Path<Uuid>, posted: Posted) -> Response {
+async fn refund(
+    State(state): State<AppState>,
+    Path(order_id): Path<Uuid>,
+    posted: Posted,
+) -> Response {
     let ctx = &posted.ctx;
     let lang = ctx.lang;
     if let Err(resp) = ctx.require_admin() {
@@ -489,11 +493,14 @@ async fn refund(State(state): State<AppState>, Path(order_id): Path<Uuid>, poste
             see_other(&format!("/admin/refunds?order={order_id}&notice={notice}"))
         }
         Err(e)
-            if e.status == StatusCode::UNPROCESSABLE_ENTITY
-                || e.status == StatusCode::CONFLICT =>
+            if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT =>
         {
             let mut errors = FieldErrors::default();
-            let field = if e.code == "unknown_leg" { "leg" } else { "amount" };
+            let field = if e.code == "unknown_leg" {
+                "leg"
+            } else {
+                "amount"
+            };
             errors.add(field, refusal(lang, &e));
             render(&state, ctx, search, Some((e.status, form, errors))).await
         }

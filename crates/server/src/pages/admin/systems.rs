@@ -73,10 +73,7 @@ impl FieldErrors {
 
     /// The API's field errors, `translate` giving a text in the page's language for the fields
     /// it knows (the API's own message otherwise).
-    pub fn from_api(
-        e: &ApiError,
-        translate: impl Fn(&str) -> Option<&'static str>,
-    ) -> FieldErrors {
+    pub fn from_api(e: &ApiError, translate: impl Fn(&str) -> Option<&'static str>) -> FieldErrors {
         let mut out = FieldErrors::default();
         for (k, v) in &e.fields {
             out.add(k, translate(k).map_or_else(|| v.clone(), str::to_owned));
@@ -406,18 +403,12 @@ async fn build(
     let stored_policy_form = || PolicyForm {
         card_saving: system.as_ref().is_none_or(|s| s.card_saving_enabled),
         cvv: system.as_ref().is_none_or(|s| s.cvv_on_saved_cards),
-        max_saved_cards: system
-            .as_ref()
-            .map_or(5, |s| s.max_saved_cards)
-            .to_string(),
+        max_saved_cards: system.as_ref().map_or(5, |s| s.max_saved_cards).to_string(),
         three_ds_policy: system
             .as_ref()
             .map_or("always", |s| s.three_ds_policy.as_str())
             .to_owned(),
-        three_ds_days: system
-            .as_ref()
-            .map_or(0, |s| s.three_ds_days)
-            .to_string(),
+        three_ds_days: system.as_ref().map_or(0, |s| s.three_ds_days).to_string(),
     };
     let (status, system_form, system_errors, policy_form, policy_errors) = match edit {
         Edit::None => (
@@ -615,10 +606,8 @@ async fn save_system(
     } else if !new_value.is_empty() {
         errors.add(
             "new_setting_key",
-            ctx.lang.tr(
-                "Donnez le nom du paramètre.",
-                "Give the setting's name.",
-            ),
+            ctx.lang
+                .tr("Donnez le nom du paramètre.", "Give the setting's name."),
         );
     }
     let form = SystemForm {
@@ -714,17 +703,30 @@ async fn save_policy(
         three_ds_days: posted.opt("three_ds_days").unwrap_or_else(|| "0".into()),
     };
     let mut errors = FieldErrors::default();
-    let max = form.max_saved_cards.parse::<u32>().ok().filter(|n| *n <= 50);
+    let max = form
+        .max_saved_cards
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= 50);
     if max.is_none() {
-        errors.add("max_saved_cards", translate(lang)("max_saved_cards").unwrap_or(""));
+        errors.add(
+            "max_saved_cards",
+            translate(lang)("max_saved_cards").unwrap_or(""),
+        );
     }
     let days = form.three_ds_days.parse::<u32>().ok().filter(|n| *n <= 365);
     if days.is_none() {
-        errors.add("three_ds_days", translate(lang)("three_ds_days").unwrap_or(""));
+        errors.add(
+            "three_ds_days",
+            translate(lang)("three_ds_days").unwrap_or(""),
+        );
     }
     let policy = ThreeDsPolicy::parse(&form.three_ds_policy).ok();
     if policy.is_none() {
-        errors.add("three_ds_policy", translate(lang)("three_ds_policy").unwrap_or(""));
+        errors.add(
+            "three_ds_policy",
+            translate(lang)("three_ds_policy").unwrap_or(""),
+        );
     }
     if policy == Some(ThreeDsPolicy::CloseToEvent) && days == Some(0) {
         errors.add(
@@ -735,8 +737,7 @@ async fn save_policy(
             ),
         );
     }
-    let (Some(max), Some(days), Some(policy), true) = (max, days, policy, errors.is_empty())
-    else {
+    let (Some(max), Some(days), Some(policy), true) = (max, days, policy, errors.is_empty()) else {
         return render(&state, ctx, channel, Edit::Policy(form, errors)).await;
     };
     let mut req = keep_system(&existing);
