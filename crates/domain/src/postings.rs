@@ -384,6 +384,23 @@ pub fn installments_cancel(
         .build()?)
 }
 
+/// A due installment paid another way at the box office (cash or cheque, SPEC F10): Dr cash,
+/// Cr the order's installments receivable.
+pub fn installment_other_payment(
+    cash: AccountRef,
+    receivable: AccountRef,
+    amount: Money,
+    memo: &str,
+) -> Result<Transaction, PostingError> {
+    expect(cash, AccountKind::Cash)?;
+    expect(receivable, AccountKind::InstallmentsReceivable)?;
+    non_zero(amount)?;
+    Ok(TransactionBuilder::new("installment_other_payment", memo)
+        .debit(cash.id, cash.kind, amount)
+        .credit(receivable.id, receivable.kind, amount)
+        .build()?)
+}
+
 #[cfg(test)]
 mod refund_tests {
     use super::*;
@@ -635,6 +652,11 @@ mod checkout_tests {
         assert_eq!(delta(&cancel, refunds), 3333);
         assert!(installment_capture(receivable, a.card, eur(1), "x").is_err());
         assert!(installments_cancel(refunds, receivable, eur(0), "x").is_err());
+        let cash = acc(AccountKind::Cash);
+        let other = installment_other_payment(cash, receivable, eur(3333), "3/3 cheque").unwrap();
+        assert_eq!(delta(&other, receivable), -3333);
+        assert_eq!(delta(&other, cash), 3333);
+        assert!(installment_other_payment(receivable, cash, eur(1), "x").is_err());
     }
 
     #[test]

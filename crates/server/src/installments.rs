@@ -164,9 +164,16 @@ async fn charge_one(
         save_card: false,
         installment_plan_id: None,
     };
+    let inst_id = inst.id;
     checkout::with_retries(state, order.id, |_order| {
         let insert = insert.clone();
-        async move { Ok(vec![OrderOp::CardPaymentInsert(insert)]) }
+        async move {
+            // Paid or cancelled meanwhile by the back office: not charged.
+            if state.store.get_installment(inst_id).await?.status != InstallmentStatus::Open {
+                return Err(moved());
+            }
+            Ok(vec![OrderOp::CardPaymentInsert(insert)])
+        }
     })
     .await?;
     tracing::info!(order = %order.id, installment = %inst.id, number = inst.number,
@@ -391,6 +398,262 @@ pub async fn settle(
         }
         Err(e) => Err(e),
     }
+}
+
+// ---- the back office's actions on a failed installment (SPEC F10) -------------------------
+
+fn moved() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "installment_moved",
+        "the installment changed meanwhile: look at it again",
+    )
+}
+
+/// The store's refusal of a conditional installment move (`Conflict("installment_moved")`).
+fn is_moved(e: &ApiError) -> bool {
+    e.code == "installment_moved" || (e.code == "conflict" && e.message == "installment_moved")
+}
+
+fn not_failed(inst: &InstallmentRow) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "installment_not_failed",
+        format!(
+            "only a failed installment can be retried or cancelled (it is {})",
+            inst.status.as_str()
+        ),
+    )
+}
+
+/// "Retry now": a failed installment is charged again at once with its saved card (admins
+/// only). It is reopened first, by a conditional move from `failed`, so two clicks charge it
+/// once; its next attempt is put a lease away, so the job runner leaves it to this call. A
+/// capture pays it (Dr clearing, Cr receivable); a decline leaves it failed. Returns it as it
+/// ends.
+pub async fn retry_now(
+    state: &AppState,
+    staff: &crate::auth::Staff,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> ApiResult<InstallmentRow> {
+    staff.require_admin()?;
+    let inst = state.store.get_installment(id).await?;
+    if inst.status != InstallmentStatus::Failed {
+        return Err(not_failed(&inst));
+    }
+    let reopen = checkout::with_retries(state, inst.order_id, |_order| async move {
+        Ok(vec![OrderOp::InstallmentSet {
+            id,
+            from: vec![InstallmentStatus::Failed],
+            to: InstallmentStatus::Open,
+            attempts_increment: false,
+            next_attempt_at: Some(now + CLAIM_LEASE),
+            card_payment_id: None,
+            failure_reason: None,
+            paid_at: None,
+        }])
+    })
+    .await;
+    match reopen {
+        Ok(_) => {}
+        Err(e) if is_moved(&e) => return Err(moved()),
+        Err(e) => return Err(e),
+    }
+    let inst = state.store.get_installment(id).await?;
+    tracing::info!(installment = %id, order = %inst.order_id, by = %staff.user.username, "installment retried by the back office");
+    charge_one(state, &inst, now).await?;
+    Ok(state.store.get_installment(id).await?)
+}
+
+/// "Cancel": a failed installment will not be collected (admins only): cancelled, and what it
+/// owed leaves the order's receivable (Dr refunds, Cr receivable).
+pub async fn cancel_failed(
+    state: &AppState,
+    staff: &crate::auth::Staff,
+    id: Uuid,
+) -> ApiResult<InstallmentRow> {
+    staff.require_admin()?;
+    let inst = state.store.get_installment(id).await?;
+    if inst.status != InstallmentStatus::Failed {
+        return Err(not_failed(&inst));
+    }
+    let by = staff.user.username.clone();
+    let result = checkout::with_retries(state, inst.order_id, |order| {
+        let inst = inst.clone();
+        let by = by.clone();
+        async move {
+            let refunds =
+                account(state, &order, AccountKind::Refunds, order.institution_id).await?;
+            let receivable =
+                account(state, &order, AccountKind::InstallmentsReceivable, order.id).await?;
+            let memo = format!(
+                "order {}: installment {} cancelled by {by}",
+                order.id, inst.number
+            );
+            Ok(vec![
+                OrderOp::InstallmentSet {
+                    id: inst.id,
+                    from: vec![InstallmentStatus::Failed],
+                    to: InstallmentStatus::Cancelled,
+                    attempts_increment: false,
+                    next_attempt_at: None,
+                    card_payment_id: None,
+                    failure_reason: Some(format!("cancelled by the back office ({by})")),
+                    paid_at: None,
+                },
+                OrderOp::Post(
+                    postings::installments_cancel(refunds, receivable, inst.amount, &memo)
+                        .map_err(posting)?,
+                ),
+            ])
+        }
+    })
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_moved(&e) => return Err(moved()),
+        Err(e) => return Err(e),
+    }
+    tracing::info!(installment = %id, order = %inst.order_id, by = %by, "installment cancelled by the back office");
+    Ok(state.store.get_installment(id).await?)
+}
+
+/// How a box office was paid for an installment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherMeans {
+    Cash,
+    Cheque,
+}
+
+impl OtherMeans {
+    pub fn parse(s: &str) -> Option<OtherMeans> {
+        match s {
+            "cash" => Some(OtherMeans::Cash),
+            "cheque" => Some(OtherMeans::Cheque),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtherMeans::Cash => "cash",
+            OtherMeans::Cheque => "cheque",
+        }
+    }
+}
+
+/// "Record another payment": the buyer paid at the box office (cash or cheque); the payment
+/// goes to the order's oldest unpaid installment (open or failed), which it pays in full
+/// (admins only): Dr cash, Cr receivable, `installment.paid` to the shop. Refused while a card
+/// charge of that installment is in flight. Returns the installment paid.
+pub async fn record_other_payment(
+    state: &AppState,
+    staff: &crate::auth::Staff,
+    order_id: Uuid,
+    means: OtherMeans,
+    reference: &str,
+    now: OffsetDateTime,
+) -> ApiResult<InstallmentRow> {
+    staff.require_admin()?;
+    let by = staff.user.username.clone();
+    let paid: std::sync::Mutex<Option<Uuid>> = std::sync::Mutex::new(None);
+    let paid_ref = &paid;
+    let result = checkout::with_retries(state, order_id, |order| {
+        let by = by.clone();
+        async move {
+            let installments = state.store.installments_of_order(order.id).await?;
+            let Some(inst) = installments
+                .iter()
+                .filter(|i| {
+                    matches!(
+                        i.status,
+                        InstallmentStatus::Open | InstallmentStatus::Failed
+                    )
+                })
+                .min_by_key(|i| i.number)
+                .cloned()
+            else {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "nothing_due",
+                    "the order has no unpaid installment",
+                ));
+            };
+            let payments = state.store.card_payments_of_order(order.id).await?;
+            if payments
+                .iter()
+                .any(|p| p.installment_id == Some(inst.id) && p.status.is_open())
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "payment_in_progress",
+                    "the installment is being charged: try again in a few minutes",
+                ));
+            }
+            let cash = account(state, &order, AccountKind::Cash, order.institution_id).await?;
+            let receivable =
+                account(state, &order, AccountKind::InstallmentsReceivable, order.id).await?;
+            let memo = if reference.is_empty() {
+                format!(
+                    "order {}: installment {} paid by {} (recorded by {by})",
+                    order.id,
+                    inst.number,
+                    means.as_str()
+                )
+            } else {
+                format!(
+                    "order {}: installment {} paid by {} {reference} (recorded by {by})",
+                    order.id,
+                    inst.number,
+                    means.as_str()
+                )
+            };
+            let mut ops = vec![
+                OrderOp::InstallmentSet {
+                    id: inst.id,
+                    from: vec![InstallmentStatus::Open, InstallmentStatus::Failed],
+                    to: InstallmentStatus::Paid,
+                    attempts_increment: false,
+                    next_attempt_at: None,
+                    card_payment_id: None,
+                    failure_reason: None,
+                    paid_at: Some(now),
+                },
+                OrderOp::Post(
+                    postings::installment_other_payment(cash, receivable, inst.amount, &memo)
+                        .map_err(posting)?,
+                ),
+            ];
+            if let Some(shop) = order.shop_key_id {
+                let data = serde_json::json!({
+                    "order_id": order.id,
+                    "installment_id": inst.id,
+                    "number": inst.number,
+                    "amount": crate::admin::MoneyJson::from(inst.amount),
+                    "means": means.as_str(),
+                });
+                ops.push(webhook(shop, "installment.paid", data, now));
+            }
+            if let Ok(mut p) = paid_ref.lock() {
+                *p = Some(inst.id);
+            }
+            Ok(ops)
+        }
+    })
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_moved(&e) => return Err(moved()),
+        Err(e) => return Err(e),
+    }
+    let id = paid
+        .lock()
+        .ok()
+        .and_then(|p| *p)
+        .ok_or_else(|| internal("no installment recorded"))?;
+    tracing::info!(installment = %id, order = %order_id, means = means.as_str(), by = %by, "installment paid at the box office");
+    Ok(state.store.get_installment(id).await?)
 }
 
 #[cfg(test)]

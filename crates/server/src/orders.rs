@@ -701,7 +701,7 @@ pub async fn refund(
     responses((status = 201, body = RefundResponse, description = "refunded"),
         (status = 202, body = RefundResponse, description = "sent to the provider, outcome pending"),
         (status = 502, body = RefundResponse, description = "the provider refused the refund"),
-        (status = 401), (status = 404), (status = 409), (status = 422)),
+        (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
 pub async fn admin_refund(
     State(state): State<AppState>,
@@ -711,12 +711,40 @@ pub async fn admin_refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Refunds move money: admins only, as the back-office page.
+    if let Err(e) = staff.require_admin() {
+        return axum::response::IntoResponse::into_response(e);
+    }
     if let Err(e) = state.store.get_order(id).await {
         return axum::response::IntoResponse::into_response(ApiError::from(e));
     }
     let scope = format!("staff:{}", staff.user.id);
     let by = format!("user:{}", staff.user.username);
     refund_request(&state, &scope, id, &by, &method, &headers, &body).await
+}
+
+/// A refund decided in the back office (admins only): `cards::refund`, as the JSON API's, with
+/// the user named as who asked.
+pub async fn back_office_refund(
+    state: &AppState,
+    staff: &auth::Staff,
+    order_id: Uuid,
+    amount: Money,
+    destination: guichet_store::RefundDestination,
+    leg: Option<Uuid>,
+) -> ApiResult<guichet_store::Refund> {
+    staff.require_admin()?;
+    let by = format!("user:{}", staff.user.username);
+    crate::cards::refund(
+        state,
+        order_id,
+        amount,
+        destination,
+        leg,
+        &by,
+        OffsetDateTime::now_utc(),
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/orders/{id}", tag = "admin",

@@ -441,6 +441,11 @@ pub trait Store: Send + Sync + 'static {
         status: Option<InstallmentStatus>,
         limit: u32,
     ) -> Result<Vec<InstallmentRow>>;
+
+    // ---- back office: refunds
+
+    /// The latest refunds of every order, newest first, at most `limit`.
+    async fn recent_refunds(&self, limit: u32) -> Result<Vec<Refund>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

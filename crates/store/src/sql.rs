@@ -3060,6 +3060,18 @@ macro_rules! sql_store {
                 .await?;
                 rows.iter().map(map_installment).collect()
             }
+
+            // ---- back office: refunds
+
+            async fn recent_refunds(&self, limit: u32) -> Result<Vec<Refund>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM refunds ORDER BY created_at DESC, id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(refund_from_row).collect()
+            }
         }
     };
 }

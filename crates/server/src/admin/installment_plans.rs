@@ -212,11 +212,47 @@ pub async fn create(
     staff: Staff,
     ApiJson(req): ApiJson<PlanRequest>,
 ) -> ApiResult<(StatusCode, Json<PlanJson>)> {
+    let row = create_plan(&state, &staff, req).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Checks and creates a plan (admins only): the JSON API and the back-office page call it.
+pub async fn create_plan(
+    state: &AppState,
+    staff: &Staff,
+    req: PlanRequest,
+) -> ApiResult<InstallmentPlanRow> {
     staff.require_admin()?;
     let new = parse_plan(req)?;
     state.store.get_point_of_sale(new.point_of_sale_id).await?;
-    let row = state.store.create_installment_plan(&new).await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok(state.store.create_installment_plan(&new).await?)
+}
+
+/// Checks and replaces every field of plan `id` (admins only).
+pub async fn update_plan(
+    state: &AppState,
+    staff: &Staff,
+    id: Uuid,
+    req: PlanRequest,
+) -> ApiResult<InstallmentPlanRow> {
+    staff.require_admin()?;
+    let new = parse_plan(req)?;
+    state.store.get_point_of_sale(new.point_of_sale_id).await?;
+    Ok(state.store.update_installment_plan(id, &new).await?)
+}
+
+/// Deletes plan `id` (admins only); 409 `plan_in_use` when orders are paid with it.
+pub async fn delete_plan(state: &AppState, staff: &Staff, id: Uuid) -> ApiResult<()> {
+    staff.require_admin()?;
+    match state.store.delete_installment_plan(id).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "plan_in_use",
+            "orders are paid with this plan: set active to false instead",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(put, path = "/api/v1/admin/installment-plans/{id}", tag = "back office",
@@ -229,12 +265,7 @@ pub async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<PlanRequest>,
 ) -> ApiResult<Json<PlanJson>> {
-    staff.require_admin()?;
-    let new = parse_plan(req)?;
-    state.store.get_point_of_sale(new.point_of_sale_id).await?;
-    Ok(Json(
-        state.store.update_installment_plan(id, &new).await?.into(),
-    ))
+    Ok(Json(update_plan(&state, &staff, id, req).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/installment-plans/{id}", tag = "back office",
@@ -276,16 +307,8 @@ pub async fn delete(
     staff: Staff,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    staff.require_admin()?;
-    match state.store.delete_installment_plan(id).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(StoreError::Conflict(_)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "plan_in_use",
-            "orders are paid with this plan: set active to false instead",
-        )),
-        Err(e) => Err(e.into()),
-    }
+    delete_plan(&state, &staff, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -139,6 +139,19 @@ pub async fn put(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<PaymentSystemRequest>,
 ) -> ApiResult<Json<PaymentSystemJson>> {
+    Ok(Json(
+        save_payment_system(&state, &staff, id, req).await?.into(),
+    ))
+}
+
+/// Checks and saves sales channel `id`'s payment system (admins only; one 422 lists every bad
+/// field). The JSON API's `PUT` and the back-office page both call it.
+pub async fn save_payment_system(
+    state: &AppState,
+    staff: &Staff,
+    id: Uuid,
+    req: PaymentSystemRequest,
+) -> ApiResult<PaymentSystem> {
     staff.require_admin()?;
     let mut f = Fields::new();
     let provider = f
@@ -205,5 +218,5 @@ pub async fn put(
     };
     let saved = state.store.put_payment_system(id, &input).await?;
     tracing::info!(sales_channel = %id, provider = %saved.provider, by = %staff.user.username, "payment system saved");
-    Ok(Json(saved.into()))
+    Ok(saved)
 }
