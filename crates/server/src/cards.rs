@@ -645,7 +645,7 @@ pub async fn settle(
     match result {
         Ok(order) => Ok(order),
         // A concurrent answer settled it first.
-        Err(e) if e.code == "card_payment_moved" => {
+        Err(e) if e.is_conflict("card_payment_moved") => {
             Ok(state.store.get_order(payment.order_id).await?)
         }
         Err(e) => Err(e),
@@ -1269,7 +1269,7 @@ async fn finish_refund(
                 })
                 .await;
                 if let Err(e) = result
-                    && e.code != "refund_moved"
+                    && !e.is_conflict("refund_moved")
                 {
                     return Err(e);
                 }
@@ -1332,7 +1332,7 @@ async fn finish_refund(
     .await;
     match result {
         Ok(_) => {}
-        Err(e) if e.code == "refund_moved" => {}
+        Err(e) if e.is_conflict("refund_moved") => {}
         Err(e) => return Err(e),
     }
     let refund = state.store.get_refund(refund.id).await?;

@@ -73,6 +73,12 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// Whether this is the store's refusal of a conditional move named `what` (e.g.
+    /// `card_payment_moved`: the row changed meanwhile), or an error with that code.
+    pub fn is_conflict(&self, what: &str) -> bool {
+        self.code == what || (self.code == "conflict" && self.message == what)
+    }
+
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
     }
@@ -223,3 +229,20 @@ impl Fields {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_conflict_is_recognised_by_its_name() {
+        let e = ApiError::from(StoreError::Conflict("card_payment_moved".into()));
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert!(e.is_conflict("card_payment_moved"));
+        assert!(!e.is_conflict("refund_moved"));
+        assert!(
+            ApiError::new(StatusCode::CONFLICT, "refund_moved", "x").is_conflict("refund_moved")
+        );
+        assert!(!ApiError::conflict("something else").is_conflict("refund_moved"));
+    }
+}

@@ -393,7 +393,7 @@ pub async fn settle(
     .await;
     match result {
         Ok(order) => Ok(order),
-        Err(e) if e.code == "card_payment_moved" || e.code == "installment_moved" => {
+        Err(e) if e.is_conflict("card_payment_moved") || e.is_conflict("installment_moved") => {
             Ok(state.store.get_order(payment.order_id).await?)
         }
         Err(e) => Err(e),
@@ -412,7 +412,7 @@ fn moved() -> ApiError {
 
 /// The store's refusal of a conditional installment move (`Conflict("installment_moved")`).
 fn is_moved(e: &ApiError) -> bool {
-    e.code == "installment_moved" || (e.code == "conflict" && e.message == "installment_moved")
+    e.is_conflict("installment_moved")
 }
 
 fn not_failed(inst: &InstallmentRow) -> ApiError {
