@@ -57,6 +57,11 @@ async fn admin_allows_the_deferred_account_and_adds_a_payment_mode_seen_by_the_b
     type_into(c, "#user", str_field(&info, "/admin_user")).await;
     type_into(c, "#password", str_field(&info, "/admin_password")).await;
     click(c, "#login").await;
+    // Signing in lands on the dashboard; the payment modes are one click away.
+    wait_text(c, "h1", "Tableau de bord").await;
+    c.goto(&format!("{base}/admin/payment-modes"))
+        .await
+        .expect("open the payment modes");
     wait_text(c, "h1", "Modes de règlement").await;
 
     // Before: Anne has no deferred account.

@@ -5,6 +5,7 @@ mod abuse;
 mod access_matrix;
 mod admin_access;
 mod admin_pages;
+mod admin_pages_bo2;
 mod cards;
 mod catalogue;
 mod concurrency;
