@@ -608,7 +608,7 @@ async fn voucher_pages(app: TestApp) {
     assert_eq!(p["validity"]["days"], 365);
     assert_eq!(p["reusable"], true);
     // An open value until a date: until the end of that day, Paris time.
-    let form = vec![
+    let form = [
         ("csrf", csrf.clone()),
         ("institution_id", inst.clone()),
         ("name", "Bon libre".to_owned()),

@@ -252,6 +252,7 @@ impl Ctx {
     }
 
     /// `Err(403 page)` unless the user is an admin (operators follow up; they do not configure).
+    #[allow(clippy::result_large_err)] // the refusal page itself, answered at once
     pub fn require_admin(&self) -> Result<(), Response> {
         self.staff.require_admin().map_err(|e| self.failure(e))
     }
