@@ -49,10 +49,14 @@ async fn admin_allows_the_deferred_account_and_adds_a_payment_mode_seen_by_the_b
     let browser = Browser::open(&dir, &browser_bin, &driver_bin, false).await;
     let c = &browser.client;
 
-    // Sign in; without a session the back office sends to the login page.
-    c.goto(&format!("{base}/admin/contacts/{anne}"))
-        .await
-        .expect("open the back office");
+    // Sign in; without a session the back office sends to the login page. The back office
+    // follows the browser's language (English in headless Chromium): the switch makes it
+    // French, the seed's.
+    c.goto(&format!(
+        "{base}/admin/lang?to=fr&back=/admin/contacts/{anne}"
+    ))
+    .await
+    .expect("open the back office");
     wait_text(c, "h1", "Connexion").await;
     type_into(c, "#user", str_field(&info, "/admin_user")).await;
     type_into(c, "#password", str_field(&info, "/admin_password")).await;
