@@ -128,7 +128,8 @@ async fn admin_allows_the_deferred_account_and_adds_a_payment_mode_seen_by_the_b
     type_into(c, "#user", str_field(&info, "/admin_user")).await;
     type_into(c, "#password", str_field(&info, "/admin_password")).await;
     click(c, "#login").await;
-    wait_css(c, "nav.admin-nav").await;
+    // Signing in lands on the dashboard.
+    wait_text(c, "h1", "Tableau de bord").await;
 
     // The seed's payment-mode form, then the association with the internet point of sale.
     c.goto(&format!("{base}/admin/payment-modes"))

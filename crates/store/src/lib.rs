@@ -446,6 +446,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest refunds of every order, newest first, at most `limit`.
     async fn recent_refunds(&self, limit: u32) -> Result<Vec<Refund>>;
+
+    // ---- back office: dashboard
+    /// What the orders paid in `[from, to)` were settled with, per means and currency: the
+    /// committed payment legs by kind (`voucher`, `credit_balance`, `deferred_account`, `card`,
+    /// `installments`), and `promo` for what promo codes took off (the order's total less its
+    /// legs: the discount part of its `order_commit`). `orders` counts the orders using it.
+    async fn payments_by_means(
+        &self,
+        institution_id: Option<Uuid>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<MeansTotal>>;
+    /// The orders a promo code was applied to, oldest first (held, committed or released).
+    async fn promo_code_uses(&self, promo_code_id: Uuid) -> Result<Vec<PromoUse>>;
+    /// The coupons generated or imported together, in the order created.
+    async fn promo_codes_of_batch(&self, batch_id: Uuid) -> Result<Vec<PromoCodeRow>>;
+    /// Every ledger line on a voucher's liability account (issue, holds, releases, forfeit),
+    /// oldest first; `NotFound` for an unknown voucher.
+    async fn voucher_history(&self, voucher_id: Uuid) -> Result<Vec<HistoryLine>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -987,3 +987,25 @@ pub struct WebhookEndpoint {
     pub url: String,
     pub secret: Secret,
 }
+
+// ---- back office: dashboard
+
+/// One means of payment's share of the orders paid in a period ([`crate::Store::payments_by_means`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeansTotal {
+    /// A leg kind ([`LegKind::as_str`]) or `promo`.
+    pub means: String,
+    pub amount: Money,
+    /// Orders settled (partly) with this means.
+    pub orders: i64,
+}
+
+/// A promo code applied to an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoUse {
+    pub order_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub status: HoldStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}

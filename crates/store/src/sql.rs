@@ -3072,6 +3072,106 @@ macro_rules! sql_store {
                 .await?;
                 rows.iter().map(refund_from_row).collect()
             }
+
+            // ---- back office: dashboard
+            async fn payments_by_means(
+                &self,
+                institution_id: Option<Uuid>,
+                from: OffsetDateTime,
+                to: OffsetDateTime,
+            ) -> Result<Vec<MeansTotal>> {
+                let legs = sqlx::query(
+                    "SELECT l.kind AS means, o.currency AS currency, COUNT(DISTINCT o.id) AS orders, CAST(SUM(l.amount_minor) AS BIGINT) AS amount_minor FROM order_legs l JOIN orders o ON o.id = l.order_id WHERE ($1 IS NULL OR o.institution_id = $1) AND o.status = 'paid' AND o.paid_at >= $2 AND o.paid_at < $3 AND l.status = 'committed' AND l.amount_minor > 0 GROUP BY l.kind, o.currency ORDER BY l.kind, o.currency",
+                )
+                .bind(institution_id)
+                .bind(ts(from))
+                .bind(ts(to))
+                .fetch_all(&self.read)
+                .await?;
+                // What promo codes took off an order is what its legs do not cover: the order
+                // commits total = discounts + holds + deferred + card + installments.
+                let promos = sqlx::query(
+                    "SELECT 'promo' AS means, o.currency AS currency, COUNT(*) AS orders, CAST(SUM(o.total_minor - COALESCE((SELECT SUM(l.amount_minor) FROM order_legs l WHERE l.order_id = o.id AND l.status = 'committed'), 0)) AS BIGINT) AS amount_minor FROM orders o WHERE ($1 IS NULL OR o.institution_id = $1) AND o.status = 'paid' AND o.paid_at >= $2 AND o.paid_at < $3 AND EXISTS (SELECT 1 FROM promo_applications p WHERE p.order_id = o.id AND p.status = 'committed') GROUP BY o.currency ORDER BY o.currency",
+                )
+                .bind(institution_id)
+                .bind(ts(from))
+                .bind(ts(to))
+                .fetch_all(&self.read)
+                .await?;
+                legs.iter()
+                    .chain(promos.iter())
+                    .map(|row| {
+                        let amount_minor: i64 = row.try_get("amount_minor")?;
+                        Ok(MeansTotal {
+                            means: row.try_get("means")?,
+                            amount: Money::new(amount_minor, currency(row.try_get("currency")?)?),
+                            orders: row.try_get("orders")?,
+                        })
+                    })
+                    .filter(|t: &Result<MeansTotal>| t.as_ref().map_or(true, |t| !t.amount.is_zero()))
+                    .collect()
+            }
+
+            async fn promo_code_uses(&self, promo_code_id: Uuid) -> Result<Vec<PromoUse>> {
+                self.get_promo_code(promo_code_id).await?;
+                let rows = sqlx::query(
+                    "SELECT order_id, contact_id, status, created_at, updated_at FROM promo_applications WHERE promo_code_id = $1 ORDER BY created_at, id",
+                )
+                .bind(promo_code_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let status: String = row.try_get("status")?;
+                        Ok(PromoUse {
+                            order_id: row.try_get("order_id")?,
+                            contact_id: row.try_get("contact_id")?,
+                            status: HoldStatus::parse(&status)
+                                .ok_or_else(|| corrupt(format!("unknown promo use status {status:?}")))?,
+                            created_at: row.try_get("created_at")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn promo_codes_of_batch(&self, batch_id: Uuid) -> Result<Vec<PromoCodeRow>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM promo_codes WHERE batch_id = $1 ORDER BY created_at, code",
+                )
+                .bind(batch_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(map_promo).collect()
+            }
+
+            async fn voucher_history(&self, voucher_id: Uuid) -> Result<Vec<HistoryLine>> {
+                self.get_voucher(voucher_id).await?;
+                let rows = sqlx::query(
+                    "SELECT t.id AS transaction_id, t.kind AS transaction_kind, t.memo, t.order_id, t.created_at, a.kind AS account_kind, e.side, e.amount_minor, e.currency FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id JOIN ledger_transactions t ON t.id = e.transaction_id WHERE a.owner_id = $1 AND a.kind = 'voucher_liability' ORDER BY t.created_at, t.id, e.id",
+                )
+                .bind(voucher_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let account_kind = parse_kind(row.try_get("account_kind")?)?;
+                        let side = parse_side(row.try_get("side")?)?;
+                        let amount_minor: i64 = row.try_get("amount_minor")?;
+                        Ok(HistoryLine {
+                            transaction_id: row.try_get("transaction_id")?,
+                            kind: row.try_get("transaction_kind")?,
+                            memo: row.try_get("memo")?,
+                            order_id: row.try_get("order_id")?,
+                            created_at: row.try_get("created_at")?,
+                            account_kind,
+                            side,
+                            amount: Money::new(amount_minor, currency(row.try_get("currency")?)?),
+                            delta_minor: natural_delta(account_kind, side, amount_minor),
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }

@@ -373,6 +373,16 @@ pub async fn create_promo_code(
     staff: Staff,
     ApiJson(req): ApiJson<CreatePromoCodeRequest>,
 ) -> ApiResult<(StatusCode, Json<PromoCodeJson>)> {
+    let row = create_code(&state, &staff, req).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Creates one promo code (admins only); shared by the JSON API and the back-office pages.
+pub async fn create_code(
+    state: &AppState,
+    staff: &Staff,
+    req: CreatePromoCodeRequest,
+) -> ApiResult<PromoCodeRow> {
     staff.require_admin()?;
     let mut f = Fields::new();
     let institution_id = f.required("institution_id", req.institution_id);
@@ -407,7 +417,7 @@ pub async fn create_promo_code(
         )
         .await?;
     tracing::info!(promo_code = %row.id, code = %row.code, by = %staff.user.username, "promo code created");
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok(row)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/promo-codes/{id}", tag = "back office",
@@ -420,16 +430,18 @@ pub async fn get_promo_code(
     Ok(Json(state.store.get_promo_code(id).await?.into()))
 }
 
-async fn set_active(
+/// Activates or deactivates a promo code (admins only); shared by the JSON API and the
+/// back-office pages.
+pub async fn set_active(
     state: &AppState,
     staff: &Staff,
     id: Uuid,
     active: bool,
-) -> ApiResult<Json<PromoCodeJson>> {
+) -> ApiResult<PromoCodeRow> {
     staff.require_admin()?;
     let row = state.store.set_promo_code_active(id, active).await?;
     tracing::info!(promo_code = %row.id, active, by = %staff.user.username, "promo code (de)activated");
-    Ok(Json(row.into()))
+    Ok(row)
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/promo-codes/{id}/deactivate", tag = "back office",
@@ -439,7 +451,7 @@ pub async fn deactivate_promo_code(
     staff: Staff,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<PromoCodeJson>> {
-    set_active(&state, &staff, id, false).await
+    Ok(Json(set_active(&state, &staff, id, false).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/promo-codes/{id}/activate", tag = "back office",
@@ -449,7 +461,7 @@ pub async fn activate_promo_code(
     staff: Staff,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<PromoCodeJson>> {
-    set_active(&state, &staff, id, true).await
+    Ok(Json(set_active(&state, &staff, id, true).await?.into()))
 }
 
 /// Coupons created together.
@@ -537,6 +549,17 @@ pub async fn generate_coupons(
     staff: Staff,
     ApiJson(req): ApiJson<GenerateCouponsRequest>,
 ) -> ApiResult<(StatusCode, Json<CouponBatchJson>)> {
+    let (batch_id, rows) = generate_batch(&state, &staff, req).await?;
+    Ok((StatusCode::CREATED, Json(batch_json(batch_id, rows))))
+}
+
+/// Generates a batch of single-use coupons (admins only); shared by the JSON API and the
+/// back-office pages. Returns the batch id and its coupons.
+pub async fn generate_batch(
+    state: &AppState,
+    staff: &Staff,
+    req: GenerateCouponsRequest,
+) -> ApiResult<(Uuid, Vec<PromoCodeRow>)> {
     staff.require_admin()?;
     let mut f = Fields::new();
     let institution_id = f.required("institution_id", req.institution_id);
@@ -570,7 +593,7 @@ pub async fn generate_coupons(
         }
     };
     tracing::info!(%batch_id, count = rows.len(), by = %staff.user.username, "coupons generated");
-    Ok((StatusCode::CREATED, Json(batch_json(batch_id, rows))))
+    Ok((batch_id, rows))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -633,6 +656,17 @@ pub async fn import_coupons(
     staff: Staff,
     ApiJson(req): ApiJson<ImportCouponsRequest>,
 ) -> ApiResult<(StatusCode, Json<CouponBatchJson>)> {
+    let (batch_id, rows) = import_batch(&state, &staff, req).await?;
+    Ok((StatusCode::CREATED, Json(batch_json(batch_id, rows))))
+}
+
+/// Imports a list of single-use coupons as one batch (admins only); shared by the JSON API
+/// and the back-office pages. Returns the batch id and its coupons.
+pub async fn import_batch(
+    state: &AppState,
+    staff: &Staff,
+    req: ImportCouponsRequest,
+) -> ApiResult<(Uuid, Vec<PromoCodeRow>)> {
     staff.require_admin()?;
     let mut f = Fields::new();
     let institution_id = f.required("institution_id", req.institution_id);
@@ -654,7 +688,7 @@ pub async fn import_coupons(
         .create_promo_codes(institution_id, &news)
         .await?;
     tracing::info!(%batch_id, count = rows.len(), by = %staff.user.username, "coupons imported");
-    Ok((StatusCode::CREATED, Json(batch_json(batch_id, rows))))
+    Ok((batch_id, rows))
 }
 
 // ---- Voucher products ------------------------------------------------------------------------
@@ -873,6 +907,16 @@ pub async fn create_voucher_product(
     staff: Staff,
     ApiJson(req): ApiJson<VoucherProductRequest>,
 ) -> ApiResult<(StatusCode, Json<VoucherProductJson>)> {
+    let product = create_product(&state, &staff, req).await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+/// Creates a voucher product (admins only); shared by the JSON API and the back-office pages.
+pub async fn create_product(
+    state: &AppState,
+    staff: &Staff,
+    req: VoucherProductRequest,
+) -> ApiResult<VoucherProduct> {
     staff.require_admin()?;
     let mut f = Fields::new();
     let institution_id = f.required("institution_id", req.institution_id);
@@ -916,7 +960,7 @@ pub async fn create_voucher_product(
         .create_voucher_product(institution_id, &name, currency, &rule)
         .await?;
     tracing::info!(voucher_product = %product.id, by = %staff.user.username, "voucher product created");
-    Ok((StatusCode::CREATED, Json(product.into())))
+    Ok(product)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/voucher-products/{id}", tag = "back office",

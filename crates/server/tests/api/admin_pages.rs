@@ -7,14 +7,18 @@ use crate::on_both;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap, String) {
+pub(crate) async fn get(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
     let mut req = browser().get(format!("{}{path}", app.base));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -24,7 +28,7 @@ async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, He
     (status, headers, resp.text().await.unwrap())
 }
 
-async fn post(
+pub(crate) async fn post(
     app: &TestApp,
     path: &str,
     form: &[(&str, &str)],
@@ -43,7 +47,7 @@ async fn post(
     (status, headers, resp.text().await.unwrap())
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let key = "name=\"csrf\" value=\"";
     let start = html
         .find(key)
@@ -54,7 +58,7 @@ fn csrf_of(html: &str) -> String {
 }
 
 /// `name=value` of a Set-Cookie named `name`.
-fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -64,7 +68,7 @@ fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Signs in through the login form; returns the session cookie (`guichet_admin=…`).
-async fn sign_in(app: &TestApp, user: &str, password: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, user: &str, password: &str) -> String {
     let (status, headers, html) = get(app, "/admin/login", None).await;
     assert_eq!(status, StatusCode::OK);
     let pre = cookie_of(&headers, "guichet_admin_login").expect("pre-session cookie");

@@ -6,6 +6,7 @@ mod access_matrix;
 mod admin_access;
 mod admin_pages;
 mod admin_pages_bo1;
+mod admin_pages_bo2;
 mod cards;
 mod catalogue;
 mod concurrency;

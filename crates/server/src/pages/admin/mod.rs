@@ -73,7 +73,7 @@ const LANG_COOKIE: &str = "guichet_admin_lang";
 const PURPOSE: &str = "admin";
 const LOGIN_PURPOSE: &str = "admin-login";
 /// Where a signed-in user lands.
-const HOME: &str = "/admin/payment-modes";
+const HOME: &str = "/admin/dashboard";
 
 /// A form or query string as pairs, in order.
 pub(crate) fn pairs(raw: &[u8]) -> Vec<(String, String)> {
