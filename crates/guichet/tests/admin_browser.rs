@@ -199,6 +199,47 @@ async fn admin_allows_the_deferred_account_and_adds_a_payment_mode_seen_by_the_b
     assert!(offered, "deferred account not offered to Anne: {text}");
     assert!(text.contains("150.00"), "room not shown: {text}");
 
+    // Anne pays on her account; the back office's sections then show the day.
+    click(c, "input[name=means][value=deferred]").await;
+    wait_css(c, "#panel-deferred:not([hidden])").await;
+    click(c, "#terms-deferred").await;
+    click(c, "#panel-deferred button.primary").await;
+    wait_text(c, "main", "Paiement accepté").await;
+
+    for (path, heading, shot) in [
+        (
+            "/admin/dashboard",
+            "Tableau de bord",
+            "admin-dashboard-desktop",
+        ),
+        ("/admin/payment-systems", "Systèmes de paiement", ""),
+        ("/admin/installment-plans", "plusieurs fois", ""),
+        ("/admin/installments", "échéances", ""),
+        ("/admin/promo-codes", "Codes promo", ""),
+        ("/admin/vouchers", "Bons d'achat", ""),
+        ("/admin/refunds", "Remboursements", ""),
+    ] {
+        c.goto(&format!("{base}{path}"))
+            .await
+            .expect("open a back-office page");
+        wait_text(c, "h1", heading).await;
+        let current = wait_css(c, "nav.admin-nav a[aria-current=page]").await;
+        assert_eq!(
+            current.attr("href").await.expect("href").as_deref(),
+            Some(path),
+            "the menu marks another section on {path}"
+        );
+        if !shot.is_empty() {
+            screenshot(&browser, shot).await;
+        }
+    }
+    // The day's figures hold Anne's 24.00 on her account.
+    c.goto(&format!("{base}/admin/dashboard"))
+        .await
+        .expect("open the dashboard");
+    wait_text(c, "main", "24.00").await;
+    wait_css(c, "svg[role=img]").await;
+
     // The same tab in English, through the header's switch, which the back office remembers.
     c.goto(&format!("{base}/admin/contacts/{anne}"))
         .await
