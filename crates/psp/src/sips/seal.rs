@@ -126,6 +126,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Found by fuzzing (fuzz/regressions/sips_json): a number with many digits, sealed, written
+    /// and read back, must still verify: serde_json reads floats with exact rounding
+    /// (`float_roundtrip`), so what is written is what is read.
+    #[test]
+    fn a_long_number_survives_being_written_and_read_back() {
+        let digits = "1".repeat(84);
+        let mut message: Value =
+            serde_json::from_str(&format!("{{\"ste\":[{digits}],\"n\":0.1e-300}}")).unwrap();
+        let seal = json_seal(&message, "key").unwrap();
+        message["seal"] = Value::String(seal);
+        let again: Value = serde_json::from_str(&message.to_string()).unwrap();
+        assert!(verify_json_seal(&again, "key"));
+    }
+
     #[test]
     fn excluded_fields_sorted_keys_ordered_lists() {
         let m = json!({
