@@ -427,7 +427,7 @@ pub async fn pay_by_card(
         merchant_initiated: false,
     };
     crash::point("card.before_call").await;
-    let verdict = account.charge(&charge).await;
+    let verdict = crate::timing::provider(account.charge(&charge)).await;
     crash::point("card.after_provider").await;
     let result = outcome(state, &payment, verdict, now).await;
     crash::point("card.after_commit").await;
