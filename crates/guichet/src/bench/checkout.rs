@@ -290,6 +290,7 @@ pub async fn run(args: CheckoutArgs) -> anyhow::Result<ExitCode> {
     println!("  {} buyers saved a card", buyers.len());
     set_latency(&sim_url, args.provider_latency_ms).await?;
     let (_, rss_before) = server.memory_kib();
+    let commits_before = pg_commits(&env).await;
 
     let codes = Arc::new(Mutex::new(codes));
     let started_count = Arc::new(AtomicU64::new(0));
@@ -353,6 +354,10 @@ pub async fn run(args: CheckoutArgs) -> anyhow::Result<ExitCode> {
     let webhooks = seeded.0.webhooks.load(Ordering::Relaxed);
     server.stop().await;
     sim.stop().await;
+    let commits = match (commits_before, pg_commits(&env).await) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     let (audit_ok, audit) = env.audit().await?;
 
     println!();
@@ -390,12 +395,38 @@ pub async fn run(args: CheckoutArgs) -> anyhow::Result<ExitCode> {
         mib(rss_before)
     );
     println!("webhooks received by the shop: {webhooks}");
+    if let Some(c) = commits {
+        println!(
+            "PostgreSQL commits: {c} = {:.1} per checkout (job runner and webhooks included), {:.0}/s",
+            c as f64 / all.done.max(1) as f64,
+            c as f64 / elapsed
+        );
+    }
     println!("{audit}");
     Ok(if audit_ok && all.errors.total() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// PostgreSQL's count of committed transactions in the benchmark's database (None on SQLite).
+async fn pg_commits(env: &Env) -> Option<u64> {
+    use sqlx::Connection;
+    if env.is_sqlite() {
+        return None;
+    }
+    let mut conn = sqlx::PgConnection::connect(&env.db_url).await.ok()?;
+    // Statistics reach the shared view within a second of a session's activity.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .ok()?;
+    let _ = conn.close().await;
+    u64::try_from(n).ok()
 }
 
 /// A semaphore filled at `rate` permits per second.
