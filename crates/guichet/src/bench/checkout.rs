@@ -297,7 +297,7 @@ pub async fn run(args: CheckoutArgs) -> anyhow::Result<ExitCode> {
     let deadline = args
         .duration
         .map(|d| Instant::now() + Duration::from_secs(d));
-    let pacer = args.rate.map(|r| pacer(r));
+    let pacer = args.rate.map(pacer);
     let seeded = Arc::new(SeededRef::of(&seeded));
     let base = Arc::new(base);
     let started = Instant::now();
