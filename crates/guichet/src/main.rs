@@ -1,5 +1,6 @@
 //! `guichet`: one binary for the service and its operations (API.md, "Command line").
 
+mod bench;
 mod demo;
 
 use anyhow::{Context, bail};
@@ -44,6 +45,8 @@ enum Command {
     CreateUser(CreateUserArgs),
     /// The payment-provider simulator alone (Ogone under /ncol/test/, Sips under /rs-services/v2/).
     PspSim(PspSimArgs),
+    /// Benchmarks (docs/PERFORMANCE.md): checkout, in-flight, installments, fsync.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -248,6 +251,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             serve(store, listener, config, !args.no_jobs, None).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::run(args).await,
         Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
         Command::PspSim(args) => {
             let config = match &args.accounts {

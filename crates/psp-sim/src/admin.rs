@@ -18,6 +18,8 @@ pub fn routes() -> Router<Simulator> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/__sim/latency", post(set_latency).get(get_latency))
+        .route("/__sim/hold", post(set_hold))
+        .route("/__sim/in-flight", get(in_flight))
         .route(
             "/__sim/feedback-mode",
             post(set_feedback_mode).get(get_feedback_mode),
@@ -128,6 +130,26 @@ async fn set_latency(State(sim): State<Simulator>, body: axum::body::Bytes) -> R
     };
     sim.state().latency_ms = ms;
     Json(json!({"latency_ms": ms})).into_response()
+}
+
+async fn set_hold(State(sim): State<Simulator>, body: axum::body::Bytes) -> Response {
+    let Some(on) = json_body(&body).and_then(|v| v.get("on").and_then(Value::as_bool)) else {
+        return bad_request("on must be true or false");
+    };
+    sim.inner.hold.send_replace(on);
+    Json(json!({"held": on})).into_response()
+}
+
+async fn in_flight(State(sim): State<Simulator>) -> Response {
+    use std::sync::atomic::Ordering;
+    let latency_ms = sim.state().latency_ms;
+    Json(json!({
+        "waiting": sim.inner.waiting.load(Ordering::SeqCst),
+        "peak": sim.inner.peak_waiting.load(Ordering::SeqCst),
+        "held": *sim.inner.hold.borrow(),
+        "latency_ms": latency_ms,
+    }))
+    .into_response()
 }
 
 async fn get_latency(State(sim): State<Simulator>) -> Response {
@@ -309,6 +331,10 @@ async fn get_clock(State(sim): State<Simulator>) -> Response {
 
 async fn reset(State(sim): State<Simulator>) -> Response {
     sim.state().reset();
+    sim.inner.hold.send_replace(false);
+    sim.inner
+        .peak_waiting
+        .store(0, std::sync::atomic::Ordering::SeqCst);
     tracing::info!("psp-sim: state reset");
     Json(json!({"reset": true})).into_response()
 }

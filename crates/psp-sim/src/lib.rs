@@ -100,6 +100,8 @@
 //! | `POST /__sim/faults` `{"path", "kind", "latency_ms"?, "count"?}` | queues a fault for the next `count` (default 1) requests on `path` → `201 {"queued", "faults"}`; `400` for an unknown path or kind, or `bad_signature` where nothing is signed |
 //! | `GET /__sim/faults`, `DELETE /__sim/faults` | lists / clears the queued faults |
 //! | `POST /__sim/latency {"ms": n}` | adds `n` ms to every server-to-server request (orderdirect, aliasdirect, maintenancedirect, querydirect, paymentInit, refund, cancel, getTransactionData); `0` stops it |
+//! | `POST /__sim/hold {"on": bool}` | while on, every server-to-server request waits at the door (after the latency) until it is turned off: a benchmark piles payments up at the provider to count how many Guichet holds in flight at once |
+//! | `GET /__sim/in-flight` | `{"waiting", "peak", "held", "latency_ms"}`: server-to-server requests waiting now (latency or hold), the most seen at once since the last reset, and whether the hold is on |
 //! | `POST /__sim/feedback-mode {"mode": "normal" \| "duplicate" \| "off"}` or `{"mode": "late", "late_ms": n}` | how Ogone post-sale feedback and Sips automatic responses are sent: once, twice, not at all, or after `n` ms |
 //! | `POST /__sim/feedback-url {"pspid", "url"}` | sets an Ogone account's post-sale feedback URL at run time (`null`: back to the configured one) |
 //! | `GET /__sim/transactions` | every transaction, oldest first: `provider` (`ogone`/`sips`), `merchant`, `reference` (ORDERID / transactionReference), `payid` (string; `null` for Sips), `status` (Ogone STATUS as a string, Sips transactionStatus), `amount_minor`, `currency`, `captured_minor`, `refunds` `[{payidsub, amount_minor, status}]`, `eci`, `flag3d`, `challenge` (`none`/`pending`/`approved`/`refused`), `alias`, `masked_pan` (`411111XXXXXX1111`), `brand`, `created_at`, and per provider `ncerror`, `operation`, `operations`, `refunded_minor` (Ogone) or `response_code`, `current_minor`, `cancelled_minor`, `holder_authent_status`, `challenge_mode`, `currency_code` (Sips) |
@@ -137,6 +139,7 @@
 //! The points where docs/PROVIDERS.md left a choice to the simulator are listed there, in
 //! "Simulator".
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -186,6 +189,11 @@ pub(crate) struct Inner {
     base_url: String,
     state: Mutex<State>,
     http: reqwest::Client,
+    /// Server-to-server requests waiting now (latency or hold) and the most at once.
+    pub(crate) waiting: AtomicU64,
+    pub(crate) peak_waiting: AtomicU64,
+    /// `true` while `POST /__sim/hold` holds server-to-server requests at the door.
+    pub(crate) hold: tokio::sync::watch::Sender<bool>,
 }
 
 impl Simulator {
@@ -208,6 +216,9 @@ impl Simulator {
                 base_url,
                 state: Mutex::new(State::new(util::now())),
                 http,
+                waiting: AtomicU64::new(0),
+                peak_waiting: AtomicU64::new(0),
+                hold: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -253,6 +264,23 @@ impl Simulator {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits `latency_ms`, then for the hold to be off, counted in the in-flight gauge.
+    pub(crate) async fn wait_at_door(&self, latency_ms: u64) {
+        let held = *self.inner.hold.borrow();
+        if latency_ms == 0 && !held {
+            return;
+        }
+        let now = self.inner.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner.peak_waiting.fetch_max(now, Ordering::SeqCst);
+        if latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+        }
+        let mut hold = self.inner.hold.subscribe();
+        // `wait_for` returns at once when the hold is off (or the sender is gone).
+        let _ = hold.wait_for(|on| !*on).await;
+        self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// The simulator's clock: the real time plus what `POST /__sim/clock` advanced it by.

@@ -139,8 +139,8 @@ pub async fn enter(sim: &Simulator, path: FaultPath) -> Result<After, Response> 
         };
         (global, state.take_entry_fault(path))
     };
-    if global_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(global_ms)).await;
+    if path.server_to_server() {
+        sim.wait_at_door(global_ms).await;
     }
     let Some(fault) = fault else {
         return Ok(After::Normal);

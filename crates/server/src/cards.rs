@@ -213,14 +213,15 @@ async fn count_card_attempt(
     if client_ip != "unknown" && !client_ip.is_empty() {
         buckets.push((format!("card:ip:{client_ip}"), cfg.card_attempts_per_ip));
     }
-    let mut refused = false;
-    for (bucket, limit) in &buckets {
-        let hits = state
-            .store
-            .rate_limit_hit(bucket, CARD_ATTEMPT_WINDOW_SECONDS, now)
-            .await?;
-        refused |= hits > *limit;
-    }
+    let names: Vec<String> = buckets.iter().map(|(b, _)| b.clone()).collect();
+    let hits = state
+        .store
+        .rate_limit_hit_many(&names, CARD_ATTEMPT_WINDOW_SECONDS, now)
+        .await?;
+    let refused = hits
+        .iter()
+        .zip(&buckets)
+        .any(|(hits, (_, limit))| hits > limit);
     if refused {
         tracing::warn!(order = %order.id, ip = %client_ip, "card attempt refused: too many attempts");
         return Err(ApiError::new(
@@ -427,7 +428,7 @@ pub async fn pay_by_card(
         merchant_initiated: false,
     };
     crash::point("card.before_call").await;
-    let verdict = account.charge(&charge).await;
+    let verdict = crate::timing::provider(account.charge(&charge)).await;
     crash::point("card.after_provider").await;
     let result = outcome(state, &payment, verdict, now).await;
     crash::point("card.after_commit").await;

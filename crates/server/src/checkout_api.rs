@@ -337,14 +337,15 @@ pub async fn apply_code_counted(
     }
     // Every try is counted first, in the database, then compared with the limits: concurrent
     // guesses (on several instances too) cannot all slip under a limit before it is counted.
-    let mut over = false;
-    for (bucket, limit) in &buckets {
-        let tries = state
-            .store
-            .rate_limit_hit(bucket, CODE_WINDOW_SECONDS, now)
-            .await?;
-        over |= tries > *limit;
-    }
+    let names: Vec<String> = buckets.iter().map(|(b, _)| b.clone()).collect();
+    let tries = state
+        .store
+        .rate_limit_hit_many(&names, CODE_WINDOW_SECONDS, now)
+        .await?;
+    let over = tries
+        .iter()
+        .zip(&buckets)
+        .any(|(tries, (_, limit))| tries > limit);
     if over {
         return Err(too_many());
     }

@@ -22,6 +22,53 @@ pub mod shop;
 pub mod telemetry;
 pub mod webhooks;
 
+/// Where a request's time goes: the `Server-Timing` header of every response says how long
+/// Guichet spent (`app`) and how long it waited for a payment provider (`provider`), in
+/// milliseconds, so a load test can tell Guichet's own time from the provider's.
+pub mod timing {
+    use axum::extract::Request;
+    use axum::http::HeaderValue;
+    use axum::middleware::Next;
+    use axum::response::Response;
+    use std::cell::Cell;
+    use std::time::Instant;
+
+    tokio::task_local! {
+        static PROVIDER_MICROS: Cell<u64>;
+    }
+
+    /// Awaits `call` (a provider call), counting its time as the provider's.
+    pub async fn provider<F: std::future::Future>(call: F) -> F::Output {
+        let started = Instant::now();
+        let out = call.await;
+        let spent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Outside a request (the job runner) there is nothing to count into.
+        let _ = PROVIDER_MICROS.try_with(|c| c.set(c.get().saturating_add(spent)));
+        out
+    }
+
+    /// The middleware adding `Server-Timing: app;dur=…, provider;dur=…`.
+    pub async fn layer(req: Request, next: Next) -> Response {
+        let started = Instant::now();
+        PROVIDER_MICROS
+            .scope(Cell::new(0), async move {
+                let mut response = next.run(req).await;
+                let total = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let provider = PROVIDER_MICROS.with(Cell::get);
+                let value = format!(
+                    "app;dur={:.3}, provider;dur={:.3}",
+                    total.saturating_sub(provider) as f64 / 1000.0,
+                    provider as f64 / 1000.0
+                );
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert("server-timing", v);
+                }
+                response
+            })
+            .await
+    }
+}
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -149,6 +196,7 @@ pub fn router_with_demo(state: AppState, receiver: Option<webhooks::DemoReceiver
             error::ApiError::internal().into_response()
         }))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(timing::layer))
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {

@@ -324,6 +324,14 @@ pub trait Store: Send + Sync + 'static {
         window_seconds: u32,
         now: OffsetDateTime,
     ) -> Result<u32>;
+    /// [`Store::rate_limit_hit`] for several buckets at once, in one transaction (one durable
+    /// commit instead of one per bucket); returns the hits of each, in the order given.
+    async fn rate_limit_hit_many(
+        &self,
+        buckets: &[String],
+        window_seconds: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u32>>;
     /// Hits in the current window, without counting one.
     async fn rate_limit_hits(
         &self,

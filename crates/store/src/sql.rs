@@ -2683,6 +2683,28 @@ macro_rules! sql_store {
                 self.rate_limit_hits_on(&self.write, bucket, start).await
             }
 
+            async fn rate_limit_hit_many(&self, buckets: &[String], window_seconds: u32, now: OffsetDateTime) -> Result<Vec<u32>> {
+                let start = window_start(now, window_seconds);
+                // Rows are taken in bucket order, so concurrent callers never wait on each
+                // other in a cycle (PostgreSQL row locks).
+                let mut order: Vec<usize> = (0..buckets.len()).collect();
+                order.sort_by(|a, b| buckets[*a].cmp(&buckets[*b]));
+                let mut hits = vec![0u32; buckets.len()];
+                let mut tx = self.write.begin().await?;
+                for i in order {
+                    let row = sqlx::query(
+                        "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, window_start = excluded.window_start RETURNING hits",
+                    )
+                    .bind(&buckets[i])
+                    .bind(ts(start))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    hits[i] = u32::try_from(row.try_get::<i32, _>("hits")?).unwrap_or(0);
+                }
+                tx.commit().await?;
+                Ok(hits)
+            }
+
             async fn rate_limit_hits(&self, bucket: &str, window_seconds: u32, now: OffsetDateTime) -> Result<u32> {
                 let start = window_start(now, window_seconds);
                 self.rate_limit_hits_on(&self.read, bucket, start).await

@@ -300,6 +300,7 @@ conformance! {
     session_expiry_offset => sqlite_session_expiry_offset, pg_session_expiry_offset;
     shop_keys => sqlite_shop_keys, pg_shop_keys;
     idempotency_keys => sqlite_idempotency_keys, pg_idempotency_keys;
+    rate_limits => sqlite_rate_limits, pg_rate_limits;
     migration_0004_keeps_legs_and_refunds => sqlite_migration_0004_keeps_legs_and_refunds, pg_migration_0004_keeps_legs_and_refunds;
     saved_cards => sqlite_saved_cards, pg_saved_cards;
     account_links => sqlite_account_links, pg_account_links;
@@ -1655,6 +1656,33 @@ async fn session_expiry_offset(db: &TestDb) {
         None,
         "expired one hour after expiry (asked in UTC+02:00)"
     );
+}
+
+/// Several buckets counted in one transaction, each as `rate_limit_hit` counts it; a new
+/// window starts again at 1.
+async fn rate_limits(db: &TestDb) {
+    let store = &db.store;
+    let now = time::macros::datetime!(2026-11-29 10:00:05 UTC);
+    let buckets = vec!["b:two".to_owned(), "a:one".to_owned()];
+    assert_eq!(store.rate_limit_hit("a:one", 60, now).await.unwrap(), 1);
+    assert_eq!(
+        store.rate_limit_hit_many(&buckets, 60, now).await.unwrap(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        store.rate_limit_hit_many(&buckets, 60, now).await.unwrap(),
+        vec![2, 3]
+    );
+    assert_eq!(store.rate_limit_hits("b:two", 60, now).await.unwrap(), 2);
+    let later = now + time::Duration::seconds(60);
+    assert_eq!(
+        store
+            .rate_limit_hit_many(&buckets, 60, later)
+            .await
+            .unwrap(),
+        vec![1, 1]
+    );
+    assert_eq!(store.rate_limit_hit("a:one", 60, later).await.unwrap(), 2);
 }
 
 async fn idempotency_keys(db: &TestDb) {
