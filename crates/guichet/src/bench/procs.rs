@@ -144,11 +144,14 @@ impl Env {
         let exe = std::env::current_exe().context("finding the guichet binary")?;
         let log = std::fs::File::create(self.work_dir.join(format!("{name}.log")))?;
         let mut cmd = match self.open_files {
-            // `ulimit -n` then exec: the child gets the limit, nothing else changes.
+            // `ulimit -n` then exec: the child gets the limit (or the hard limit, when that is
+            // lower), nothing else changes.
             Some(n) => {
                 let mut c = tokio::process::Command::new("sh");
                 c.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(format!(
+                        "ulimit -n {n} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec \"$0\" \"$@\""
+                    ))
                     .arg(exe);
                 c
             }
