@@ -55,10 +55,14 @@ pub mod timing {
                 let mut response = next.run(req).await;
                 let total = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let provider = PROVIDER_MICROS.with(Cell::get);
+                let app = total.saturating_sub(provider);
+                // Milliseconds with three decimals, from whole microseconds.
                 let value = format!(
-                    "app;dur={:.3}, provider;dur={:.3}",
-                    total.saturating_sub(provider) as f64 / 1000.0,
-                    provider as f64 / 1000.0
+                    "app;dur={}.{:03}, provider;dur={}.{:03}",
+                    app / 1000,
+                    app % 1000,
+                    provider / 1000,
+                    provider % 1000
                 );
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     response.headers_mut().insert("server-timing", v);

@@ -726,7 +726,9 @@ fn attr_num(s: &str, name: &str) -> i64 {
 }
 
 /// The bars of the chart: `(means, height)`.
-fn bars(html: &str) -> Vec<(String, f64)> {
+/// The bars of the day's chart: means and height in hundredths of a unit (the page writes
+/// heights with two decimals, from exact integer arithmetic).
+fn bars(html: &str) -> Vec<(String, i64)> {
     let svg = &html[html.find("<svg class=\"chart\"").expect("a chart")..];
     let svg = &svg[..svg.find("</svg>").unwrap()];
     let mut out = Vec::new();
@@ -736,7 +738,10 @@ fn bars(html: &str) -> Vec<(String, f64)> {
         let means = tag[18..18 + tag[18..].find('"').unwrap()].to_owned();
         let key = "height=\"";
         let h = tag.find(key).unwrap() + key.len();
-        let height: f64 = tag[h..h + tag[h..].find('"').unwrap()].parse().unwrap();
+        let raw = &tag[h..h + tag[h..].find('"').unwrap()];
+        let (units, hundredths) = raw.split_once('.').unwrap_or((raw, "00"));
+        assert_eq!(hundredths.len(), 2, "height {raw}");
+        let height = units.parse::<i64>().unwrap() * 100 + hundredths.parse::<i64>().unwrap();
         out.push((means, height));
         rest = &rest[at + 1..];
     }
@@ -865,15 +870,16 @@ async fn the_dashboard_shows_the_days_payments_by_means(app: TestApp) {
         assert!(html.contains("<title id=\"chart-title-EUR\">"));
         let bars = bars(&html);
         assert_eq!(bars.len(), expected.len(), "{bars:?}");
-        let max = expected.iter().map(|e| e.1).max().unwrap() as f64;
-        let tallest = bars.iter().map(|b| b.1).fold(0.0, f64::max);
-        assert!(tallest > 50.0, "{bars:?}");
+        // height / tallest = amount / max, to one hundredth: |height·max − tallest·amount| ≤ max.
+        let max = i128::from(expected.iter().map(|e| e.1).max().unwrap());
+        let tallest = bars.iter().map(|b| b.1).max().unwrap();
+        assert!(tallest > 5_000, "{bars:?}");
         for (means, height) in &bars {
-            let amount = expected.iter().find(|e| &e.0 == means).unwrap().1 as f64;
-            let want = tallest * amount / max;
+            let amount = i128::from(expected.iter().find(|e| &e.0 == means).unwrap().1);
+            let off = i128::from(*height) * max - i128::from(tallest) * amount;
             assert!(
-                (height - want).abs() <= 0.011,
-                "{means}: {height} vs {want}"
+                off.abs() <= max,
+                "{means}: {height} of {tallest} for {amount} of {max}"
             );
         }
         // The total of the day, and the 7-day trend ending today.
