@@ -238,17 +238,19 @@ fn unprocessable(code: &'static str, message: &str) -> ApiError {
 }
 
 /// Pays the remainder of an order by card.
+///
+/// `first` is the order as the caller just read it; a change since is caught by the store's
+/// version check and decided again on the order read afresh.
 pub async fn pay_by_card(
     state: &AppState,
-    order_id: Uuid,
+    first: &Order,
     req: CardRequest,
     now: OffsetDateTime,
 ) -> Result<PayResult, ApiError> {
-    let first = state.store.get_order(order_id).await?;
     if first.status == OrderStatus::Paid {
-        return Ok(PayResult::Paid(first));
+        return Ok(PayResult::Paid(first.clone()));
     }
-    checkout::ensure_open(&first, now)?;
+    checkout::ensure_open(first, now)?;
     if !checkout::modes_at(state, &first)
         .await?
         .contains(&PaymentModeType::Card)
@@ -362,7 +364,7 @@ pub async fn pay_by_card(
         None => None,
     };
     let keep_card = save || (plan_id.is_some() && req.saved_card.is_none());
-    let order = checkout::with_retries(state, order_id, |order| {
+    let order = checkout::with_retries_from(state, first.clone(), |order| {
         let card = card.clone();
         let reference = reference.clone();
         async move {
@@ -430,7 +432,7 @@ pub async fn pay_by_card(
     crash::point("card.before_call").await;
     let verdict = crate::timing::provider(account.charge(&charge)).await;
     crash::point("card.after_provider").await;
-    let result = outcome(state, &payment, verdict, now).await;
+    let result = outcome(state, &payment, order, verdict, now).await;
     crash::point("card.after_commit").await;
     result
 }
@@ -439,6 +441,7 @@ pub async fn pay_by_card(
 async fn outcome(
     state: &AppState,
     payment: &CardPayment,
+    order: Order,
     verdict: Verdict,
     now: OffsetDateTime,
 ) -> Result<PayResult, ApiError> {
@@ -459,7 +462,7 @@ async fn outcome(
         Verdict::NotTaken { reason } => Then::NotTaken(reason.clone()),
         _ => Then::AsTheOrderIs,
     };
-    let order = settle(state, payment.id, verdict, now).await?;
+    let order = settle_payment(state, payment.clone(), Some(order), verdict, now).await?;
     match then {
         Then::Act(action) => return Ok(PayResult::RequiresAction { order, action }),
         Then::Refused(reason) => return Ok(PayResult::Declined { order, reason }),
@@ -489,6 +492,19 @@ pub async fn settle(
     now: OffsetDateTime,
 ) -> Result<Order, ApiError> {
     let payment = state.store.get_card_payment(payment_id).await?;
+    settle_payment(state, payment, None, verdict, now).await
+}
+
+/// [`settle`] of `payment` as just read, with `seed` the order as just read when the caller
+/// has it: the first attempt decides on them; the store's guards (the order's version, the
+/// payment's status) refuse a stale decision and the next attempt reads both again.
+async fn settle_payment(
+    state: &AppState,
+    payment: CardPayment,
+    seed: Option<Order>,
+    verdict: Verdict,
+    now: OffsetDateTime,
+) -> Result<Order, ApiError> {
     let open = [
         CardPaymentStatus::PendingProvider,
         CardPaymentStatus::AwaitingThreeDs,
@@ -519,11 +535,20 @@ pub async fn settle(
         failure_reason: reason,
         next_check_at: None,
     };
-    let result = checkout::with_retries(state, payment.order_id, |order| {
+    let seed = match seed {
+        Some(order) => order,
+        None => state.store.get_order(payment.order_id).await?,
+    };
+    let mut fresh = Some(payment.clone());
+    let result = checkout::with_retries_from(state, seed, |order| {
         let verdict = verdict.clone();
         let payment = payment.clone();
+        let fresh = fresh.take();
         async move {
-            let current = state.store.get_card_payment(payment.id).await?;
+            let current = match fresh {
+                Some(p) => p,
+                None => state.store.get_card_payment(payment.id).await?,
+            };
             if !current.status.is_open() {
                 return Ok(Vec::new());
             }

@@ -157,13 +157,10 @@ pub async fn account_ref(
     owner: Uuid,
     currency: guichet_domain::Currency,
 ) -> Result<AccountRef, ApiError> {
-    let a = store
-        .ledger_account(institution_id, kind, owner, currency)
+    let id = store
+        .ledger_account_id(institution_id, kind, owner, currency)
         .await?;
-    Ok(AccountRef {
-        id: a.id,
-        kind: a.kind,
-    })
+    Ok(AccountRef { id, kind })
 }
 
 /// An account in the order's institution and currency.
@@ -255,14 +252,36 @@ pub(crate) fn card_not_in_progress(order: &Order) -> Result<(), ApiError> {
 pub(crate) async fn with_retries<F, Fut>(
     state: &AppState,
     order_id: Uuid,
+    plan: F,
+) -> Result<Order, ApiError>
+where
+    F: FnMut(Order) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<OrderOp>, ApiError>>,
+{
+    let first = state.store.get_order(order_id).await?;
+    with_retries_from(state, first, plan).await
+}
+
+/// [`with_retries`] whose first attempt decides on `first`, an order the caller has just
+/// read: the store applies the ops only if the order's version is still `first`'s, and a
+/// changed order is read again for the next attempt, so the outcome is the same with one
+/// read fewer.
+pub(crate) async fn with_retries_from<F, Fut>(
+    state: &AppState,
+    first: Order,
     mut plan: F,
 ) -> Result<Order, ApiError>
 where
     F: FnMut(Order) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<OrderOp>, ApiError>>,
 {
+    let order_id = first.id;
+    let mut seed = Some(first);
     for _ in 0..ATTEMPTS_MAX {
-        let order = state.store.get_order(order_id).await?;
+        let order = match seed.take() {
+            Some(order) => order,
+            None => state.store.get_order(order_id).await?,
+        };
         let version = order.version;
         let ops = plan(order).await?;
         match state.store.apply_order_ops(order_id, version, &ops).await {
@@ -384,38 +403,39 @@ pub enum CodeKind {
 
 /// Applies a promo code or a voucher (Guichet tells which it is). Every refusal that depends
 /// on the code itself answers [`code_refused`].
+/// Applies a code to `order` (as the caller just read it; a change since is seen by the
+/// store's version check and decided again).
 pub async fn apply_code(
     state: &AppState,
-    order_id: Uuid,
+    order: &Order,
     raw: &str,
     now: OffsetDateTime,
 ) -> Result<(Order, CodeKind), ApiError> {
     if VoucherCode::looks_like(raw) {
         let code = VoucherCode::parse(raw).map_err(|_| code_refused())?;
-        let order = apply_voucher(state, order_id, &code, now).await?;
+        let order = apply_voucher(state, order, &code, now).await?;
         Ok((order, CodeKind::Voucher))
     } else {
         let code = PromoCode::parse(raw).map_err(|_| code_refused())?;
-        let order = apply_promo(state, order_id, &code, now).await?;
+        let order = apply_promo(state, order, &code, now).await?;
         Ok((order, CodeKind::PromoCode))
     }
 }
 
 async fn apply_promo(
     state: &AppState,
-    order_id: Uuid,
+    first: &Order,
     code: &PromoCode,
     now: OffsetDateTime,
 ) -> Result<Order, ApiError> {
-    let first = state.store.get_order(order_id).await?;
     let promo = state
         .store
         .promo_code_by_code(first.institution_id, code.as_str())
         .await?
         .filter(|p| p.active)
         .ok_or_else(code_refused)?;
-    let channel = channel_of(state, &first).await?;
-    let result = with_retries(state, order_id, |order| {
+    let channel = channel_of(state, first).await?;
+    let result = with_retries_from(state, first.clone(), |order| {
         let promo = promo.clone();
         async move {
             ensure_open(&order, now)?;
@@ -472,13 +492,12 @@ async fn apply_promo(
 
 async fn apply_voucher(
     state: &AppState,
-    order_id: Uuid,
+    first: &Order,
     code: &VoucherCode,
     now: OffsetDateTime,
 ) -> Result<Order, ApiError> {
-    let first = state.store.get_order(order_id).await?;
-    ensure_open(&first, now)?;
-    if !modes_at(state, &first)
+    ensure_open(first, now)?;
+    if !modes_at(state, first)
         .await?
         .contains(&PaymentModeType::Voucher)
     {
@@ -490,7 +509,7 @@ async fn apply_voucher(
         .await?
         .filter(|v| v.institution_id == first.institution_id)
         .ok_or_else(code_refused)?;
-    let result = with_retries(state, order_id, |order| {
+    let result = with_retries_from(state, first.clone(), |order| {
         let voucher_id = found.id;
         async move {
             ensure_open(&order, now)?;

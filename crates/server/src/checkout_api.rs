@@ -349,7 +349,7 @@ pub async fn apply_code_counted(
     if over {
         return Err(too_many());
     }
-    match checkout::apply_code(state, order.id, code, now).await {
+    match checkout::apply_code(state, order, code, now).await {
         Ok(applied) => Ok(applied),
         Err(e) => {
             if e.code == "code_not_applicable" {
@@ -509,7 +509,7 @@ pub async fn pay(
                 );
                 f.finish()?;
             }
-            let result = crate::cards::pay_by_card(&state, order.id, card, now).await?;
+            let result = crate::cards::pay_by_card(&state, &order, card, now).await?;
             let out = pay_response(&state, result).await?;
             return Ok((StatusCode::OK, to_value(out)?)) as JsonResult;
         }

@@ -94,19 +94,39 @@ pub async fn charge_due(state: &AppState, now: OffsetDateTime, limit: u32) -> us
             return 0;
         }
     };
-    let mut charged = 0;
+    // The claimed installments are charged CHARGE_CONCURRENCY at once: each waits mostly for
+    // the provider and the database, and each is guarded on its own (claim, order version,
+    // payment status), so two of the same order simply retry on the fresh order.
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(CHARGE_CONCURRENCY));
+    let mut tasks = tokio::task::JoinSet::new();
     for inst in claimed {
-        match charge_one(state, &inst, now).await {
-            Ok(true) => charged += 1,
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(installment = %inst.id, error = %e.message, "installment not charged");
-                let _ = state.store.release_installment_claim(inst.id).await;
+        let state = state.clone();
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            match charge_one(&state, &inst, now).await {
+                Ok(true) => 1usize,
+                Ok(false) => 0,
+                Err(e) => {
+                    tracing::warn!(installment = %inst.id, error = %e.message, "installment not charged");
+                    let _ = state.store.release_installment_claim(inst.id).await;
+                    0
+                }
             }
+        });
+    }
+    let mut charged = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(n) => charged += n,
+            Err(e) => tracing::error!(error = %e, "an installment charge panicked"),
         }
     }
     charged
 }
+
+/// Installments of a claimed batch charged at once by one runner.
+pub const CHARGE_CONCURRENCY: usize = 16;
 
 /// Charges one claimed installment with its saved card. `Ok(false)`: nothing was settled now
 /// (a payment of it is already in flight, or the outcome is unknown).

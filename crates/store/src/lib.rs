@@ -9,6 +9,7 @@
 //! - provider secrets are sealed ([`crypto`]) before they reach a row;
 //! - no amount is ever stored as anything but integer minor units.
 
+mod cache;
 pub mod crash;
 pub mod crypto;
 pub mod model;
@@ -170,6 +171,16 @@ pub trait Store: Send + Sync + 'static {
         owner_id: Uuid,
         currency: Currency,
     ) -> Result<LedgerAccount>;
+    /// The id of [`Store::ledger_account`]'s account (created on first use), without its
+    /// balance: an account's identity never changes, so it is kept in the process after the
+    /// first read.
+    async fn ledger_account_id(
+        &self,
+        institution_id: Uuid,
+        kind: AccountKind,
+        owner_id: Uuid,
+        currency: Currency,
+    ) -> Result<Uuid>;
     async fn get_ledger_account(&self, id: Uuid) -> Result<LedgerAccount>;
     /// Writes a balanced transaction and its balance changes atomically. `Bounds` (and nothing
     /// written) when an account would leave its bounds.

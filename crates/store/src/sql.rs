@@ -159,6 +159,9 @@ macro_rules! sql_store {
             /// anyway, and queueing in the pool is fairer than retrying on SQLITE_BUSY.
             write: sqlx::Pool<$DB>,
             key: MasterKey,
+            /// Configuration read on every payment (crate::cache).
+            cache: crate::cache::ConfigCache,
+            account_ids: crate::cache::AccountIds,
         }
 
         type DbRow = <$DB as sqlx::Database>::Row;
@@ -514,12 +517,16 @@ macro_rules! sql_store {
             /// Reads an order with its codes and legs in one snapshot: a reader never sees the
             /// row before a change and its legs after it.
             async fn read_order(&self, sql: &'static str, key: OrderKey<'_>) -> Result<Order> {
-                let mut tx = self.read.begin().await?;
-                if BACKEND == Backend::Postgres {
-                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                // One snapshot for the order, its codes and its legs; on PostgreSQL opened
+                // with its isolation in the same round trip.
+                let mut tx = match BACKEND {
+                    Backend::Postgres => {
+                        self.read
+                            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await?
+                    }
+                    Backend::Sqlite => self.read.begin().await?,
+                };
                 let query = sqlx::query(sql);
                 let query = match key {
                     OrderKey::Id(id) => query.bind(id),
@@ -885,6 +892,7 @@ macro_rules! sql_store {
                 kind: ChannelKind,
                 name: &str,
             ) -> Result<SalesChannel> {
+                let _clear = self.cache.clear_on_return();
                 let organizer = self.get_organizer(organizer_id).await?;
                 let id = Uuid::now_v7();
                 sqlx::query(
@@ -915,12 +923,16 @@ macro_rules! sql_store {
             }
 
             async fn get_sales_channel(&self, id: Uuid) -> Result<SalesChannel> {
-                let row = sqlx::query("SELECT * FROM sales_channels WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .ok_or(StoreError::NotFound("sales channel"))?;
-                map_channel(&row)
+                self.cache
+                    .get_or_load(crate::cache::Key::SalesChannel(id), || async {
+                        let row = sqlx::query("SELECT * FROM sales_channels WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.read)
+                            .await?
+                            .ok_or(StoreError::NotFound("sales channel"))?;
+                        map_channel(&row)
+                    })
+                    .await
             }
 
             async fn create_point_of_sale(
@@ -928,6 +940,7 @@ macro_rules! sql_store {
                 sales_channel_id: Uuid,
                 name: &str,
             ) -> Result<PointOfSale> {
+                let _clear = self.cache.clear_on_return();
                 let channel = self.get_sales_channel(sales_channel_id).await?;
                 let id = Uuid::now_v7();
                 sqlx::query(
@@ -957,12 +970,16 @@ macro_rules! sql_store {
             }
 
             async fn get_point_of_sale(&self, id: Uuid) -> Result<PointOfSale> {
-                let row = sqlx::query("SELECT * FROM points_of_sale WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .ok_or(StoreError::NotFound("point of sale"))?;
-                map_pos(&row)
+                self.cache
+                    .get_or_load(crate::cache::Key::PointOfSale(id), || async {
+                        let row = sqlx::query("SELECT * FROM points_of_sale WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.read)
+                            .await?
+                            .ok_or(StoreError::NotFound("point of sale"))?;
+                        map_pos(&row)
+                    })
+                    .await
             }
 
             async fn create_payment_mode(
@@ -970,6 +987,7 @@ macro_rules! sql_store {
                 institution_id: Uuid,
                 fields: &PaymentModeFields,
             ) -> Result<PaymentMode> {
+                let _clear = self.cache.clear_on_return();
                 self.get_institution(institution_id).await?;
                 let (limits_currency, min, max) = limits_of(fields)?;
                 let names = serde_json::to_string(fields.public_names.as_map()).map_err(corrupt)?;
@@ -1005,6 +1023,7 @@ macro_rules! sql_store {
                 id: Uuid,
                 fields: &PaymentModeFields,
             ) -> Result<PaymentMode> {
+                let _clear = self.cache.clear_on_return();
                 let (limits_currency, min, max) = limits_of(fields)?;
                 let names = serde_json::to_string(fields.public_names.as_map()).map_err(corrupt)?;
                 let done = sqlx::query(
@@ -1035,6 +1054,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_payment_mode(&self, id: Uuid) -> Result<()> {
+                let _clear = self.cache.clear_on_return();
                 let mut tx = self.write.begin().await?;
                 sqlx::query("DELETE FROM point_of_sale_payment_modes WHERE payment_mode_id = $1")
                     .bind(id)
@@ -1080,6 +1100,7 @@ macro_rules! sql_store {
                 point_of_sale_id: Uuid,
                 payment_mode_id: Uuid,
             ) -> Result<bool> {
+                let _clear = self.cache.clear_on_return();
                 let pos = self.get_point_of_sale(point_of_sale_id).await?;
                 let mode = self.get_payment_mode(payment_mode_id).await?;
                 if pos.institution_id != mode.institution_id {
@@ -1104,6 +1125,7 @@ macro_rules! sql_store {
                 point_of_sale_id: Uuid,
                 payment_mode_id: Uuid,
             ) -> Result<()> {
+                let _clear = self.cache.clear_on_return();
                 let done = sqlx::query(
                     "DELETE FROM point_of_sale_payment_modes WHERE point_of_sale_id = $1 AND payment_mode_id = $2",
                 )
@@ -1122,13 +1144,18 @@ macro_rules! sql_store {
                 point_of_sale_id: Uuid,
             ) -> Result<Vec<PaymentMode>> {
                 self.get_point_of_sale(point_of_sale_id).await?;
-                let rows = sqlx::query(
-                    "SELECT m.id, m.institution_id, m.code, m.internal_name, m.public_names, m.mode_type, m.status, m.predetermined, m.available_for_payment, m.available_for_refund, m.limits_currency, m.min_order_minor, m.max_order_minor, m.created_at, m.updated_at FROM payment_modes m JOIN point_of_sale_payment_modes a ON a.payment_mode_id = m.id WHERE a.point_of_sale_id = $1 ORDER BY m.code",
-                )
-                .bind(point_of_sale_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map(map_payment_mode).collect()
+                let key = crate::cache::Key::PointOfSaleModes(point_of_sale_id);
+                self.cache
+                    .get_or_load(key, || async {
+                        let rows = sqlx::query(
+                            "SELECT m.id, m.institution_id, m.code, m.internal_name, m.public_names, m.mode_type, m.status, m.predetermined, m.available_for_payment, m.available_for_refund, m.limits_currency, m.min_order_minor, m.max_order_minor, m.created_at, m.updated_at FROM payment_modes m JOIN point_of_sale_payment_modes a ON a.payment_mode_id = m.id WHERE a.point_of_sale_id = $1 ORDER BY m.code",
+                        )
+                        .bind(point_of_sale_id)
+                        .fetch_all(&self.read)
+                        .await?;
+                        rows.iter().map(map_payment_mode).collect()
+                    })
+                    .await
             }
 
             async fn put_payment_system(
@@ -1136,6 +1163,7 @@ macro_rules! sql_store {
                 sales_channel_id: Uuid,
                 input: &PaymentSystemInput,
             ) -> Result<PaymentSystem> {
+                let _clear = self.cache.clear_on_return();
                 self.get_sales_channel(sales_channel_id).await?;
                 // Secrets are write-only: a value given replaces the stored one, an empty value
                 // removes it, a name not given keeps its stored value.
@@ -1177,27 +1205,40 @@ macro_rules! sql_store {
                 .bind(max_saved_cards)
                 .execute(&self.write)
                 .await?;
+                // Before the read below, which would otherwise be served the old copy.
+                self.cache.clear();
                 self.get_payment_system(sales_channel_id).await
             }
 
             async fn get_payment_system(&self, sales_channel_id: Uuid) -> Result<PaymentSystem> {
-                let row = sqlx::query("SELECT * FROM payment_systems WHERE sales_channel_id = $1")
-                    .bind(sales_channel_id)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .ok_or(StoreError::NotFound("payment system"))?;
-                map_payment_system(&row)
+                let key = crate::cache::Key::PaymentSystem(sales_channel_id);
+                self.cache
+                    .get_or_load(key, || async {
+                        let row =
+                            sqlx::query("SELECT * FROM payment_systems WHERE sales_channel_id = $1")
+                                .bind(sales_channel_id)
+                                .fetch_optional(&self.read)
+                                .await?
+                                .ok_or(StoreError::NotFound("payment system"))?;
+                        map_payment_system(&row)
+                    })
+                    .await
             }
 
             async fn payment_system_credentials(
                 &self,
                 sales_channel_id: Uuid,
             ) -> Result<BTreeMap<String, Secret>> {
-                let map = self
-                    .open_credentials(sales_channel_id)
-                    .await?
-                    .ok_or(StoreError::NotFound("payment system"))?;
-                Ok(map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
+                let key = crate::cache::Key::Credentials(sales_channel_id);
+                self.cache
+                    .get_or_load(key, || async {
+                        let map = self
+                            .open_credentials(sales_channel_id)
+                            .await?
+                            .ok_or(StoreError::NotFound("payment system"))?;
+                        Ok(map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
+                    })
+                    .await
             }
 
             async fn create_contact(&self, c: &NewContact) -> Result<Contact> {
@@ -1292,24 +1333,17 @@ macro_rules! sql_store {
             }
 
             async fn accounting_tab(&self, contact_id: Uuid) -> Result<AccountingTab> {
-                let contact = self.get_contact(contact_id).await?;
-                let rows = sqlx::query(
-                    "SELECT kind, balance_minor FROM ledger_accounts WHERE owner_id = $1 AND currency = $2 AND kind IN ('contact_credit', 'contact_deferred')",
+                // The contact and both balances in one statement (one snapshot, one round trip).
+                let row = sqlx::query(
+                    "SELECT c.*, (SELECT a.balance_minor FROM ledger_accounts a WHERE a.owner_id = c.id AND a.currency = c.currency AND a.kind = 'contact_credit') AS credit_minor, (SELECT a.balance_minor FROM ledger_accounts a WHERE a.owner_id = c.id AND a.currency = c.currency AND a.kind = 'contact_deferred') AS deferred_minor FROM contacts c WHERE c.id = $1",
                 )
                 .bind(contact_id)
-                .bind(contact.currency.code())
-                .fetch_all(&self.read)
-                .await?;
-                let mut credit = 0i64;
-                let mut deferred = 0i64;
-                for row in &rows {
-                    let kind: String = row.try_get("kind")?;
-                    let balance: i64 = row.try_get("balance_minor")?;
-                    match kind.as_str() {
-                        "contact_credit" => credit = balance,
-                        _ => deferred = balance,
-                    }
-                }
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StoreError::NotFound("contact"))?;
+                let contact = map_contact(&row)?;
+                let credit: i64 = row.try_get::<Option<i64>, _>("credit_minor")?.unwrap_or(0);
+                let deferred: i64 = row.try_get::<Option<i64>, _>("deferred_minor")?.unwrap_or(0);
                 Ok(AccountingTab {
                     credit_balance: Money::new(credit, contact.currency),
                     deferred_allowed: contact.deferred_allowed,
@@ -1353,6 +1387,24 @@ macro_rules! sql_store {
                 owner_id: Uuid,
                 currency: Currency,
             ) -> Result<LedgerAccount> {
+                // Most calls find the account: a read, without queueing for the writer.
+                let found = sqlx::query(
+                    "SELECT * FROM ledger_accounts WHERE kind = $1 AND owner_id = $2 AND currency = $3",
+                )
+                .bind(kind.as_str())
+                .bind(owner_id)
+                .bind(currency.code())
+                .fetch_optional(&self.read)
+                .await?;
+                if let Some(row) = found {
+                    let account = map_account(&row)?;
+                    if account.institution_id != institution_id {
+                        return Err(StoreError::Invalid(
+                            "this account belongs to another institution".into(),
+                        ));
+                    }
+                    return Ok(account);
+                }
                 let (min, mut max) = default_bounds(kind);
                 if kind == AccountKind::ContactDeferred {
                     let contact = self.get_contact(owner_id).await?;
@@ -1391,6 +1443,29 @@ macro_rules! sql_store {
                     ));
                 }
                 Ok(account)
+            }
+
+            async fn ledger_account_id(
+                &self,
+                institution_id: Uuid,
+                kind: AccountKind,
+                owner_id: Uuid,
+                currency: Currency,
+            ) -> Result<Uuid> {
+                if let Some((id, institution)) = self.account_ids.get(kind, owner_id, currency) {
+                    if institution != institution_id {
+                        return Err(StoreError::Invalid(
+                            "this account belongs to another institution".into(),
+                        ));
+                    }
+                    return Ok(id);
+                }
+                let account = self
+                    .ledger_account(institution_id, kind, owner_id, currency)
+                    .await?;
+                self.account_ids
+                    .put(kind, owner_id, currency, account.id, account.institution_id);
+                Ok(account.id)
             }
 
             async fn get_ledger_account(&self, id: Uuid) -> Result<LedgerAccount> {
@@ -1796,15 +1871,15 @@ macro_rules! sql_store {
                 let mut tx = self.write.begin().await?;
                 // First statement: takes the order's row lock (PostgreSQL) and checks that
                 // nobody changed the order since the caller read it.
-                let done = sqlx::query(
-                    "UPDATE orders SET version = version + 1, updated_at = $3 WHERE id = $1 AND version = $2",
+                let updated = sqlx::query(
+                    "UPDATE orders SET version = version + 1, updated_at = $3 WHERE id = $1 AND version = $2 RETURNING institution_id",
                 )
                 .bind(order_id)
                 .bind(expected_version)
                 .bind(ts(at))
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if done.rows_affected() == 0 {
+                let Some(row) = updated else {
                     let exists = sqlx::query("SELECT 1 FROM orders WHERE id = $1")
                         .bind(order_id)
                         .fetch_optional(&mut *tx)
@@ -1813,11 +1888,7 @@ macro_rules! sql_store {
                         Some(_) => StoreError::Conflict("order_changed".into()),
                         None => StoreError::NotFound("order"),
                     });
-                }
-                let row = sqlx::query("SELECT institution_id FROM orders WHERE id = $1")
-                    .bind(order_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                };
                 let institution_id: Uuid = row.try_get("institution_id")?;
                 // Saved cards kept under another id than the one asked for (see
                 // `OrderOp::SavedCardInsert`): asked → kept.
@@ -2689,20 +2760,37 @@ macro_rules! sql_store {
                 // other in a cycle (PostgreSQL row locks).
                 let mut order: Vec<usize> = (0..buckets.len()).collect();
                 order.sort_by(|a, b| buckets[*a].cmp(&buckets[*b]));
-                let mut hits = vec![0u32; buckets.len()];
-                let mut tx = self.write.begin().await?;
-                for i in order {
-                    let row = sqlx::query(
-                        "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, window_start = excluded.window_start RETURNING hits",
-                    )
-                    .bind(&buckets[i])
-                    .bind(ts(start))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    hits[i] = u32::try_from(row.try_get::<i32, _>("hits")?).unwrap_or(0);
+                order.dedup_by(|a, b| buckets[*a] == buckets[*b]);
+                if order.is_empty() {
+                    return Ok(Vec::new());
                 }
-                tx.commit().await?;
-                Ok(hits)
+                // One statement for all the buckets: atomic on its own, one round trip.
+                let values: Vec<String> = (0..order.len())
+                    .map(|i| format!("(${}, $1, 1)", i + 2))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES {} ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, window_start = excluded.window_start RETURNING bucket, hits",
+                    values.join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ts(start));
+                for i in &order {
+                    query = query.bind(&buckets[*i]);
+                }
+                let rows = query.fetch_all(&self.write).await?;
+                let mut counted: BTreeMap<String, u32> = BTreeMap::new();
+                for row in &rows {
+                    let hits = u32::try_from(row.try_get::<i32, _>("hits")?).unwrap_or(0);
+                    counted.insert(row.try_get("bucket")?, hits);
+                }
+                buckets
+                    .iter()
+                    .map(|b| {
+                        counted
+                            .get(b)
+                            .copied()
+                            .ok_or_else(|| corrupt("a rate-limit bucket was not counted"))
+                    })
+                    .collect()
             }
 
             async fn rate_limit_hits(&self, bucket: &str, window_seconds: u32, now: OffsetDateTime) -> Result<u32> {
@@ -2901,6 +2989,7 @@ macro_rules! sql_store {
                 &self,
                 plan: &NewInstallmentPlan,
             ) -> Result<InstallmentPlanRow> {
+                let _clear = self.cache.clear_on_return();
                 let c = plan_columns(&plan.plan)?;
                 self.get_point_of_sale(plan.point_of_sale_id).await?;
                 let id = Uuid::now_v7();
@@ -2932,6 +3021,7 @@ macro_rules! sql_store {
                 id: Uuid,
                 plan: &NewInstallmentPlan,
             ) -> Result<InstallmentPlanRow> {
+                let _clear = self.cache.clear_on_return();
                 let c = plan_columns(&plan.plan)?;
                 self.get_point_of_sale(plan.point_of_sale_id).await?;
                 let done = sqlx::query(
@@ -2973,16 +3063,22 @@ macro_rules! sql_store {
                 &self,
                 point_of_sale_id: Option<Uuid>,
             ) -> Result<Vec<InstallmentPlanRow>> {
-                let rows = sqlx::query(
-                    "SELECT * FROM installment_plans WHERE ($1 IS NULL OR point_of_sale_id = $1) ORDER BY created_at, id",
-                )
-                .bind(point_of_sale_id)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map(map_installment_plan).collect()
+                let key = crate::cache::Key::InstallmentPlans(point_of_sale_id);
+                self.cache
+                    .get_or_load(key, || async {
+                        let rows = sqlx::query(
+                            "SELECT * FROM installment_plans WHERE ($1 IS NULL OR point_of_sale_id = $1) ORDER BY created_at, id",
+                        )
+                        .bind(point_of_sale_id)
+                        .fetch_all(&self.read)
+                        .await?;
+                        rows.iter().map(map_installment_plan).collect()
+                    })
+                    .await
             }
 
             async fn delete_installment_plan(&self, id: Uuid) -> Result<()> {
+                let _clear = self.cache.clear_on_return();
                 let mut tx = self.write.begin().await?;
                 let used = sqlx::query("SELECT 1 FROM installments WHERE plan_id = $1 LIMIT 1")
                     .bind(id)
@@ -3241,7 +3337,13 @@ mod sqlite {
                 .acquire_timeout(Duration::from_secs(60))
                 .connect_with(options)
                 .await?;
-            Ok(Self { read, write, key })
+            Ok(Self {
+                read,
+                write,
+                key,
+                cache: Default::default(),
+                account_ids: Default::default(),
+            })
         }
     }
 }
@@ -3266,6 +3368,8 @@ mod pg {
                 read: pool.clone(),
                 write: pool,
                 key,
+                cache: Default::default(),
+                account_ids: Default::default(),
             })
         }
     }

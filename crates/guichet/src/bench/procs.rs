@@ -160,7 +160,11 @@ impl Env {
         cmd.args(args)
             .env("GUICHET_MASTER_KEY", &self.master_key)
             .env("GUICHET_DATABASE_URL", &self.db_url)
-            .env("GUICHET_LOG", "warn")
+            // `GUICHET_BENCH_LOG` (e.g. `warn,sqlx::query=debug` to see every statement).
+            .env(
+                "GUICHET_LOG",
+                std::env::var("GUICHET_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -191,9 +191,18 @@ pub async fn describe(c: &Client) -> String {
 }
 
 pub async fn wait_css(c: &Client, css: &str) -> Element {
-    match c.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
-        Ok(e) => e,
-        Err(e) => panic!("no {css} ({e}) {}", describe(c).await),
+    let started = Instant::now();
+    loop {
+        let left = WAIT.saturating_sub(started.elapsed());
+        match c.wait().at_most(left).for_element(Locator::Css(css)).await {
+            Ok(e) => return e,
+            // The page was replaced while the element was looked for (a form that posts
+            // itself, a redirect): look again on the page that came.
+            Err(e) if e.to_string().contains("aborted by navigation") && !left.is_zero() => {
+                tokio::time::sleep(POLL).await;
+            }
+            Err(e) => panic!("no {css} ({e}) {}", describe(c).await),
+        }
     }
 }
 

@@ -980,7 +980,7 @@ async fn pay(
             if means == "saved_card" && saved_card.is_none() {
                 Err(ApiError::not_found("saved card"))
             } else {
-                cards::pay_by_card(&state, order.id, req, now).await
+                cards::pay_by_card(&state, &order, req, now).await
             }
         }
         "deferred_account" | "none" => {
@@ -1244,7 +1244,7 @@ async fn card_return_pay(
         saved_card,
         installment_plan: field(&form, "installment_plan").and_then(|s| Uuid::parse_str(s).ok()),
     };
-    let result = cards::pay_by_card(&state, order.id, req, OffsetDateTime::now_utc()).await;
+    let result = cards::pay_by_card(&state, &order, req, OffsetDateTime::now_utc()).await;
     after_payment(&token, lang, &key, result)
 }
 
