@@ -358,16 +358,27 @@ macro_rules! sql_store {
             .bind(ts(at))
             .execute(&mut *conn)
             .await?;
+            // Every entry in one statement (a transaction has a handful): one round trip.
+            let rows: Vec<String> = (0..transaction.entries().len())
+                .map(|i| {
+                    let b = i * 5 + 2;
+                    format!("(${}, $1, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO ledger_entries (id, transaction_id, account_id, side, amount_minor, currency) VALUES {}",
+                rows.join(", ")
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
             for e in transaction.entries() {
-                sqlx::query(
-                    "INSERT INTO ledger_entries (id, transaction_id, account_id, side, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(Uuid::now_v7())
-                .bind(id)
-                .bind(e.account_id)
-                .bind(side_str(e.side))
-                .bind(e.amount.amount_minor())
-                .bind(e.amount.currency().code())
+                insert = insert
+                    .bind(Uuid::now_v7())
+                    .bind(e.account_id)
+                    .bind(side_str(e.side))
+                    .bind(e.amount.amount_minor())
+                    .bind(e.amount.currency().code());
+            }
+            insert
                 .execute(&mut *conn)
                 .await
                 .map_err(|err| match err.as_database_error().map(|d| d.kind()) {
@@ -376,7 +387,6 @@ macro_rules! sql_store {
                     }
                     _ => StoreError::Db(err),
                 })?;
-            }
             for (account_id, (kind, cur, delta)) in &deltas {
                 if *delta == 0 {
                     continue;
