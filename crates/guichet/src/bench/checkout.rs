@@ -198,13 +198,14 @@ pub(super) async fn buyers(
     base: &str,
     seeded: &Seeded,
     n: usize,
+    http2: bool,
 ) -> anyhow::Result<Vec<Buyer>> {
     let contacts = seed::contacts(env_store, seeded.institution, n).await?;
     let seeded = Arc::new(SeededRef::of(seeded));
     let mut set = tokio::task::JoinSet::new();
     let mut all = Vec::with_capacity(n);
     for (i, contact) in contacts.into_iter().enumerate() {
-        let http = seed::client(i)?;
+        let http = seed::client(i, http2)?;
         let store = env_store.clone();
         let base = base.to_owned();
         let seeded = seeded.clone();
@@ -286,7 +287,7 @@ pub async fn run(args: CheckoutArgs) -> anyhow::Result<ExitCode> {
         t.elapsed().as_secs_f64()
     );
     let (server, base) = env.server(!args.no_jobs).await?;
-    let buyers = buyers(&store, &base, &seeded, args.concurrency).await?;
+    let buyers = buyers(&store, &base, &seeded, args.concurrency, false).await?;
     println!("  {} buyers saved a card", buyers.len());
     set_latency(&sim_url, args.provider_latency_ms).await?;
     let (_, rss_before) = server.memory_kib();
@@ -483,6 +484,11 @@ pub struct InFlightArgs {
     /// Buyers (each with a saved card) the orders are spread over.
     #[arg(long, default_value_t = 100)]
     buyers: usize,
+    /// Each buyer's requests over HTTP/1.1, one connection per payment in flight, instead of
+    /// HTTP/2 (h2c), one connection per buyer: then every payment holds two sockets in the
+    /// server (buyer and provider), and 10,000 need more than 20,000 open files.
+    #[arg(long)]
+    http1: bool,
 }
 
 /// Orders are created first; then every payment is sent at once while the simulator holds
@@ -509,7 +515,7 @@ pub async fn run_in_flight(args: InFlightArgs) -> anyhow::Result<ExitCode> {
     let seeded = seed::base(&store, &sim_url).await?;
     // No job runner: it would ask the provider about payments it holds.
     let (server, base) = env.server(false).await?;
-    let buyers = Arc::new(buyers(&store, &base, &seeded, args.buyers).await?);
+    let buyers = Arc::new(buyers(&store, &base, &seeded, args.buyers, !args.http1).await?);
     let seeded = Arc::new(SeededRef::of(&seeded));
     let base = Arc::new(base);
 

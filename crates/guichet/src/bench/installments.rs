@@ -59,7 +59,7 @@ pub async fn run(args: InstallmentArgs) -> anyhow::Result<ExitCode> {
         })
         .await?;
     let (server, base) = env.server(false).await?;
-    let buyers = Arc::new(buyers(&store, &base, &seeded, args.buyers).await?);
+    let buyers = Arc::new(buyers(&store, &base, &seeded, args.buyers, false).await?);
     let seeded = Arc::new(SeededRef::of(&seeded));
     let orders = args.count.div_ceil(11);
     let t = Instant::now();

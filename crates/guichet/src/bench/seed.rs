@@ -273,11 +273,18 @@ pub async fn save_card(
 
 /// A client for one buyer, from its own loopback address (rate limits count per address, as
 /// they would for buyers on the Internet).
-pub fn client(i: usize) -> anyhow::Result<reqwest::Client> {
+pub fn client(i: usize, http2: bool) -> anyhow::Result<reqwest::Client> {
     let ip = std::net::Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8);
-    Ok(reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .local_address(std::net::IpAddr::V4(ip))
         .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(usize::MAX)
-        .build()?)
+        .pool_max_idle_per_host(usize::MAX);
+    // HTTP/2 without TLS (h2c, "prior knowledge"): the buyer's requests share one connection,
+    // as they do behind a front proxy that speaks HTTP/2 to Guichet.
+    let builder = if http2 {
+        builder.http2_prior_knowledge()
+    } else {
+        builder
+    };
+    Ok(builder.build()?)
 }
