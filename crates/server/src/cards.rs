@@ -498,7 +498,7 @@ pub async fn settle(
 /// [`settle`] of `payment` as just read, with `seed` the order as just read when the caller
 /// has it: the first attempt decides on them; the store's guards (the order's version, the
 /// payment's status) refuse a stale decision and the next attempt reads both again.
-async fn settle_payment(
+pub(crate) async fn settle_payment(
     state: &AppState,
     payment: CardPayment,
     seed: Option<Order>,
@@ -521,7 +521,7 @@ async fn settle_payment(
         return Ok(state.store.get_order(payment.order_id).await?);
     }
     if let Some(installment) = payment.installment_id {
-        return crate::installments::settle(state, &payment, installment, verdict, now).await;
+        return crate::installments::settle(state, &payment, seed, installment, verdict, now).await;
     }
     let set = |to: CardPaymentStatus,
                payid: Option<String>,

@@ -185,7 +185,7 @@ async fn charge_one(
         installment_plan_id: None,
     };
     let inst_id = inst.id;
-    checkout::with_retries(state, order.id, |_order| {
+    let order = checkout::with_retries_from(state, order, |_order| {
         let insert = insert.clone();
         async move {
             // Paid or cancelled meanwhile by the back office: not charged.
@@ -215,7 +215,10 @@ async fn charge_one(
         verdict,
         Verdict::Unknown { .. } | Verdict::Waiting { .. } | Verdict::Redirect { .. }
     );
-    crate::cards::settle(state, payment_id, verdict, now).await?;
+    // Settled on the payment and the order as they stood after the insert; the store's guards
+    // send a stale decision round again.
+    let payment = state.store.get_card_payment(payment_id).await?;
+    crate::cards::settle_payment(state, payment, Some(order), verdict, now).await?;
     Ok(settled)
 }
 
@@ -282,19 +285,31 @@ pub fn next_try(retry_hours: &[u32], attempts: u32, now: OffsetDateTime) -> Opti
 
 /// Settles a merchant-initiated payment of an installment (called by `cards::settle` for a
 /// payment that names an installment; idempotent like it).
+///
+/// `seed`: the order as the caller just read it, if it has it (see `cards::settle_payment`).
 pub async fn settle(
     state: &AppState,
     payment: &CardPayment,
+    seed: Option<Order>,
     installment_id: Uuid,
     verdict: Verdict,
     now: OffsetDateTime,
 ) -> Result<Order, ApiError> {
     let payment = payment.clone();
-    let result = checkout::with_retries(state, payment.order_id, |order| {
+    let seed = match seed {
+        Some(order) => order,
+        None => state.store.get_order(payment.order_id).await?,
+    };
+    let mut fresh = Some(payment.clone());
+    let result = checkout::with_retries_from(state, seed, |order| {
         let verdict = verdict.clone();
         let payment = payment.clone();
+        let fresh = fresh.take();
         async move {
-            let current = state.store.get_card_payment(payment.id).await?;
+            let current = match fresh {
+                Some(p) => p,
+                None => state.store.get_card_payment(payment.id).await?,
+            };
             if !current.status.is_open() {
                 return Ok(Vec::new());
             }

@@ -145,6 +145,18 @@ fn plan_columns(plan: &InstallmentPlan) -> Result<PlanColumns> {
     })
 }
 
+/// `$first, $first+1, …` (`count` of them), for an `IN (…)` list of bound values. An empty
+/// list gives `NULL`, which matches nothing.
+fn placeholders(first: usize, count: usize) -> String {
+    if count == 0 {
+        return "NULL".to_owned();
+    }
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `u32` limits and counters into the `INTEGER` columns that hold them.
 fn int_column(value: u32, what: &str) -> Result<i32> {
     i32::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} is too large")))
@@ -2092,32 +2104,36 @@ macro_rules! sql_store {
                             failure_reason,
                             next_check_at,
                         } => {
-                            let row = sqlx::query(
-                                "SELECT status FROM card_payments WHERE id = $1 AND order_id = $2",
-                            )
-                            .bind(*id)
-                            .bind(order_id)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .ok_or(StoreError::NotFound("card payment"))?;
-                            let status: String = row.try_get("status")?;
-                            let status = CardPaymentStatus::parse(&status)
-                                .ok_or_else(|| corrupt(status.clone()))?;
-                            if !from.contains(&status) {
-                                return Err(StoreError::Conflict("card_payment_moved".into()));
+                            // The status guard is in the update itself: one statement.
+                            let sql = format!(
+                                "UPDATE card_payments SET status = $3, provider_payid = COALESCE($4, provider_payid), provider_status = COALESCE($5, provider_status), failure_reason = COALESCE($6, failure_reason), next_check_at = COALESCE($7, next_check_at), updated_at = $8 WHERE id = $1 AND order_id = $2 AND status IN ({})",
+                                placeholders(9, from.len())
+                            );
+                            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .bind(*id)
+                                .bind(order_id)
+                                .bind(to.as_str())
+                                .bind(payid)
+                                .bind(provider_status)
+                                .bind(failure_reason)
+                                .bind(next_check_at.map(ts))
+                                .bind(ts(at));
+                            for f in from {
+                                update = update.bind(f.as_str());
                             }
-                            sqlx::query(
-                                "UPDATE card_payments SET status = $2, provider_payid = COALESCE($3, provider_payid), provider_status = COALESCE($4, provider_status), failure_reason = COALESCE($5, failure_reason), next_check_at = COALESCE($6, next_check_at), updated_at = $7 WHERE id = $1",
-                            )
-                            .bind(*id)
-                            .bind(to.as_str())
-                            .bind(payid)
-                            .bind(provider_status)
-                            .bind(failure_reason)
-                            .bind(next_check_at.map(ts))
-                            .bind(ts(at))
-                            .execute(&mut *tx)
-                            .await?;
+                            if update.execute(&mut *tx).await?.rows_affected() == 0 {
+                                let exists = sqlx::query(
+                                    "SELECT 1 FROM card_payments WHERE id = $1 AND order_id = $2",
+                                )
+                                .bind(*id)
+                                .bind(order_id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                                return Err(match exists {
+                                    Some(_) => StoreError::Conflict("card_payment_moved".into()),
+                                    None => StoreError::NotFound("card payment"),
+                                });
+                            }
                         }
                         OrderOp::RefundInsert(r) => {
                             let taken = sqlx::query(
@@ -2310,33 +2326,37 @@ macro_rules! sql_store {
                             failure_reason,
                             paid_at,
                         } => {
-                            let row = sqlx::query(
-                                "SELECT status FROM installments WHERE id = $1 AND order_id = $2",
-                            )
-                            .bind(*id)
-                            .bind(order_id)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .ok_or(StoreError::NotFound("installment"))?;
-                            let status: String = row.try_get("status")?;
-                            let status = InstallmentStatus::parse(&status)
-                                .ok_or_else(|| corrupt(status.clone()))?;
-                            if !from.contains(&status) {
-                                return Err(StoreError::Conflict("installment_moved".into()));
+                            // The status guard is in the update itself: one statement.
+                            let sql = format!(
+                                "UPDATE installments SET status = $3, attempts = attempts + $4, next_attempt_at = COALESCE($5, next_attempt_at), card_payment_id = COALESCE($6, card_payment_id), failure_reason = COALESCE($7, failure_reason), paid_at = COALESCE($8, paid_at), claimed_until = NULL, updated_at = $9 WHERE id = $1 AND order_id = $2 AND status IN ({})",
+                                placeholders(10, from.len())
+                            );
+                            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .bind(*id)
+                                .bind(order_id)
+                                .bind(to.as_str())
+                                .bind(i32::from(*attempts_increment))
+                                .bind(next_attempt_at.map(ts))
+                                .bind(*card_payment_id)
+                                .bind(failure_reason)
+                                .bind(paid_at.map(ts))
+                                .bind(ts(at));
+                            for f in from {
+                                update = update.bind(f.as_str());
                             }
-                            sqlx::query(
-                                "UPDATE installments SET status = $2, attempts = attempts + $3, next_attempt_at = COALESCE($4, next_attempt_at), card_payment_id = COALESCE($5, card_payment_id), failure_reason = COALESCE($6, failure_reason), paid_at = COALESCE($7, paid_at), claimed_until = NULL, updated_at = $8 WHERE id = $1",
-                            )
-                            .bind(*id)
-                            .bind(to.as_str())
-                            .bind(i32::from(*attempts_increment))
-                            .bind(next_attempt_at.map(ts))
-                            .bind(*card_payment_id)
-                            .bind(failure_reason)
-                            .bind(paid_at.map(ts))
-                            .bind(ts(at))
-                            .execute(&mut *tx)
-                            .await?;
+                            if update.execute(&mut *tx).await?.rows_affected() == 0 {
+                                let exists = sqlx::query(
+                                    "SELECT 1 FROM installments WHERE id = $1 AND order_id = $2",
+                                )
+                                .bind(*id)
+                                .bind(order_id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                                return Err(match exists {
+                                    Some(_) => StoreError::Conflict("installment_moved".into()),
+                                    None => StoreError::NotFound("installment"),
+                                });
+                            }
                         }
                     }
                 }
