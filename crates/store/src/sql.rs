@@ -536,33 +536,28 @@ macro_rules! sql_store {
         }
 
         impl $Name {
-            /// Reads an order with its codes and legs in one snapshot: a reader never sees the
-            /// row before a change and its legs after it.
-            async fn read_order(&self, sql: &'static str, key: OrderKey<'_>) -> Result<Order> {
-                // One snapshot for the order, its codes and its legs; on PostgreSQL opened
-                // with its isolation in the same round trip.
-                let mut tx = match BACKEND {
-                    Backend::Postgres => {
-                        self.read
-                            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                            .await?
-                    }
-                    Backend::Sqlite => self.read.begin().await?,
+            /// Reads an order with its codes and legs in one statement, so in one snapshot (a
+            /// reader never sees the row before a change and its legs after it) and in one round
+            /// trip: the codes and legs come as JSON arrays built by the database.
+            async fn read_order(&self, key: OrderKey<'_>) -> Result<Order> {
+                let condition = match key {
+                    OrderKey::Id(_) => "o.id = $1",
+                    OrderKey::TokenHash(_) => "o.checkout_token_hash = $1",
                 };
-                let query = sqlx::query(sql);
+                let sql = format!("{} WHERE {condition}", order_select_sql());
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 let query = match key {
                     OrderKey::Id(id) => query.bind(id),
                     OrderKey::TokenHash(hash) => query.bind(hash.to_owned()),
                 };
                 let row = query
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.read)
                     .await?
                     .ok_or(StoreError::NotFound("order"))?;
-                let order = complete_order(&mut tx, &row).await?;
-                tx.commit().await?;
-                Ok(order)
+                order_from_row(&row)
             }
         }
+
 
         fn card_payment_from_row(row: &DbRow) -> Result<CardPayment> {
             let currency = currency(row.try_get("currency")?)?;
@@ -690,49 +685,63 @@ macro_rules! sql_store {
             TokenHash(&'a str),
         }
 
-        async fn complete_order(
-            conn: &mut <$DB as sqlx::Database>::Connection,
-            row: &DbRow,
-        ) -> Result<Order> {
+        /// The order query without its condition: the order's columns, then its codes
+        /// (`promos_json`) and legs (`legs_json`) as JSON arrays of arrays, in display order.
+        /// Ids come as text (hexadecimal on SQLite, which keeps them as blobs), times as
+        /// RFC 3339 text in UTC.
+        fn order_select_sql() -> &'static str {
+            match BACKEND {
+                Backend::Sqlite => "SELECT o.*, \
+                    (SELECT json_group_array(json_array(hex(a.id), hex(a.promo_code_id), a.position, a.status, p.code, p.label, p.rule) ORDER BY a.position, a.created_at, a.id) \
+                        FROM promo_applications a JOIN promo_codes p ON p.id = a.promo_code_id WHERE a.order_id = o.id) AS promos_json, \
+                    (SELECT json_group_array(json_array(hex(l.id), l.kind, hex(l.source_id), l.amount_minor, l.status, l.refunded_minor, l.created_at) ORDER BY l.created_at, l.id) \
+                        FROM order_legs l WHERE l.order_id = o.id) AS legs_json \
+                    FROM orders o",
+                Backend::Postgres => "SELECT o.*, \
+                    (SELECT COALESCE(json_agg(json_build_array(a.id, a.promo_code_id, a.position, a.status, p.code, p.label, p.rule) ORDER BY a.position, a.created_at, a.id), '[]'::json)::text \
+                        FROM promo_applications a JOIN promo_codes p ON p.id = a.promo_code_id WHERE a.order_id = o.id) AS promos_json, \
+                    (SELECT COALESCE(json_agg(json_build_array(l.id, l.kind, l.source_id, l.amount_minor, l.status, l.refunded_minor, to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')) ORDER BY l.created_at, l.id), '[]'::json)::text \
+                        FROM order_legs l WHERE l.order_id = o.id) AS legs_json \
+                    FROM orders o",
+            }
+        }
+
+        fn order_from_row(row: &DbRow) -> Result<Order> {
                 let id: Uuid = row.try_get("id")?;
                 let currency = currency(row.try_get("currency")?)?;
-                let promo_rows = sqlx::query(
-                    "SELECT a.id, a.promo_code_id, a.position, a.status, p.code, p.label, p.rule FROM promo_applications a JOIN promo_codes p ON p.id = a.promo_code_id WHERE a.order_id = $1 ORDER BY a.position, a.created_at, a.id",
-                )
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
+                let uuid = |text: &str| Uuid::parse_str(text).map_err(corrupt);
+                type PromoJson = (String, String, i32, String, String, String, String);
+                let promo_rows: Vec<PromoJson> =
+                    serde_json::from_str(row.try_get("promos_json")?).map_err(corrupt)?;
                 let mut promos = Vec::with_capacity(promo_rows.len());
-                for r in &promo_rows {
-                    let status: String = r.try_get("status")?;
+                for (pid, code_id, position, status, code, label, rule) in promo_rows {
                     promos.push(PromoApplication {
-                        id: r.try_get("id")?,
-                        promo_code_id: r.try_get("promo_code_id")?,
-                        code: r.try_get("code")?,
-                        label: r.try_get("label")?,
-                        rule: serde_json::from_str(r.try_get("rule")?).map_err(corrupt)?,
-                        position: r.try_get("position")?,
+                        id: uuid(&pid)?,
+                        promo_code_id: uuid(&code_id)?,
+                        code,
+                        label,
+                        rule: serde_json::from_str(&rule).map_err(corrupt)?,
+                        position,
                         status: HoldStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
                     });
                 }
-                let leg_rows = sqlx::query(
-                    "SELECT * FROM order_legs WHERE order_id = $1 ORDER BY created_at, id",
-                )
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
+                type LegJson = (String, String, String, i64, String, i64, String);
+                let leg_rows: Vec<LegJson> =
+                    serde_json::from_str(row.try_get("legs_json")?).map_err(corrupt)?;
                 let mut legs = Vec::with_capacity(leg_rows.len());
-                for r in &leg_rows {
-                    let kind: String = r.try_get("kind")?;
-                    let status: String = r.try_get("status")?;
+                for (lid, kind, source, amount, status, refunded, created) in leg_rows {
                     legs.push(OrderLeg {
-                        id: r.try_get("id")?,
+                        id: uuid(&lid)?,
                         kind: LegKind::parse(&kind).ok_or_else(|| corrupt(kind.clone()))?,
-                        source_id: r.try_get("source_id")?,
-                        amount: Money::new(r.try_get("amount_minor")?, currency),
+                        source_id: uuid(&source)?,
+                        amount: Money::new(amount, currency),
                         status: HoldStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
-                        refunded: Money::new(r.try_get("refunded_minor")?, currency),
-                        created_at: r.try_get("created_at")?,
+                        refunded: Money::new(refunded, currency),
+                        created_at: OffsetDateTime::parse(
+                            &created,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map_err(corrupt)?,
                     });
                 }
                 let status: String = row.try_get("status")?;
@@ -1872,15 +1881,11 @@ macro_rules! sql_store {
             }
 
             async fn get_order(&self, id: Uuid) -> Result<Order> {
-                self.read_order("SELECT * FROM orders WHERE id = $1", OrderKey::Id(id)).await
+                self.read_order(OrderKey::Id(id)).await
             }
 
             async fn order_by_token_hash(&self, token_hash: &str) -> Result<Order> {
-                self.read_order(
-                    "SELECT * FROM orders WHERE checkout_token_hash = $1",
-                    OrderKey::TokenHash(token_hash),
-                )
-                .await
+                self.read_order(OrderKey::TokenHash(token_hash)).await
             }
 
             async fn apply_order_ops(
