@@ -394,6 +394,9 @@ async fn charge_installments(state: &AppState, now: time::OffsetDateTime) -> usi
 }
 
 /// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
+/// How often `serve` runs the jobs (docs/PERFORMANCE.md: own time at half load).
+const JOBS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub async fn serve(
     store: DynStore,
     listener: tokio::net::TcpListener,
@@ -407,7 +410,9 @@ pub async fn serve(
         config: Arc::new(config),
     };
     let jobs = run_jobs
-        .then(|| guichet_server::jobs::spawn(state.clone(), std::time::Duration::from_secs(2)));
+        // Short passes: the work of a pass (webhooks to deliver above all) grows with the
+        // interval, and a big pass's writes make the buyers' requests wait behind them.
+        .then(|| guichet_server::jobs::spawn(state.clone(), JOBS_INTERVAL));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, jobs = run_jobs, "guichet listening");
     let app = guichet_server::router_with_demo(state, receiver);

@@ -237,7 +237,8 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 }
 
 enum Outcome {
-    Delivered,
+    /// Sent and acknowledged; recorded with the rest of the batch's deliveries.
+    Delivered(Uuid),
     Retrying,
     Failed,
 }
@@ -282,9 +283,11 @@ pub async fn deliver_due(
         let client = client.clone();
         tasks.spawn(async move { attempt(&store, &client, event, endpoint, now).await });
     }
+    let mut delivered = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let outcome = match joined {
-            Ok(Ok(Outcome::Delivered)) => {
+            Ok(Ok(Outcome::Delivered(id))) => {
+                delivered.push(id);
                 stats.delivered += 1;
                 "delivered"
             }
@@ -309,6 +312,16 @@ pub async fn deliver_due(
         };
         metrics::counter!("guichet_webhook_attempts_total", "outcome" => outcome).increment(1);
     }
+    // One write for the batch's deliveries rather than one each: the job runner's writes do
+    // not queue in bursts before the buyers' on SQLite's single writer. Unrecorded, they are
+    // sent again when their lease ends (receivers dedupe by event id).
+    if let Err(e) = store.webhooks_delivered(&delivered).await {
+        tracing::error!(error = %e, events = delivered.len(), "webhook deliveries could not be recorded");
+        stats.errors += u32::try_from(delivered.len()).unwrap_or(u32::MAX);
+        stats.delivered = stats
+            .delivered
+            .saturating_sub(u32::try_from(delivered.len()).unwrap_or(u32::MAX));
+    }
     Ok(stats)
 }
 
@@ -329,10 +342,9 @@ async fn attempt(
         }
         Ok(Some(endpoint)) => match send(client, &endpoint, &event).await {
             Ok(()) => {
-                store.webhook_attempted(event.id, true, None, None).await?;
                 tracing::info!(event = %event.id, r#type = %event.event_type,
                     attempts = event.attempts, "webhook delivered");
-                return Ok(Outcome::Delivered);
+                return Ok(Outcome::Delivered(event.id));
             }
             Err(error) => error,
         },

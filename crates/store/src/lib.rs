@@ -367,6 +367,8 @@ pub trait Store: Send + Sync + 'static {
         error: Option<&str>,
         next_attempt_at: Option<OffsetDateTime>,
     ) -> Result<()>;
+    /// Records the delivery of every event in `ids` in one statement (a batch's deliveries).
+    async fn webhooks_delivered(&self, ids: &[Uuid]) -> Result<()>;
     async fn list_webhook_events(
         &self,
         shop_key_id: Option<Uuid>,

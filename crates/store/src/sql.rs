@@ -2887,6 +2887,22 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn webhooks_delivered(&self, ids: &[Uuid]) -> Result<()> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let sql = format!(
+                    "UPDATE webhook_events SET status = 'delivered', delivered_at = $1, last_error = NULL WHERE id IN ({})",
+                    placeholders(2, ids.len())
+                );
+                let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ts(now()));
+                for id in ids {
+                    update = update.bind(*id);
+                }
+                update.execute(&self.write).await?;
+                Ok(())
+            }
+
             async fn list_webhook_events(&self, shop_key_id: Option<Uuid>, limit: u32) -> Result<Vec<(WebhookEvent, String)>> {
                 let rows = sqlx::query(
                     "SELECT id, shop_key_id, event_type, payload, attempts, created_at, status FROM webhook_events WHERE ($1 IS NULL OR shop_key_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
