@@ -495,9 +495,10 @@ pub async fn settle(
     settle_payment(state, payment, None, verdict, now).await
 }
 
-/// [`settle`] of `payment` as just read, with `seed` the order as just read when the caller
-/// has it: the first attempt decides on them; the store's guards (the order's version, the
-/// payment's status) refuse a stale decision and the next attempt reads both again.
+/// [`settle`] of `payment`, with `seed` the order when the caller has it, read *before*
+/// `payment`: the first attempt decides on them; the store's guards (the order's version, the
+/// payment's status) refuse a stale decision and the next attempt reads both again. Without a
+/// seed the order is read here and the payment again after it.
 pub(crate) async fn settle_payment(
     state: &AppState,
     payment: CardPayment,
@@ -535,11 +536,15 @@ pub(crate) async fn settle_payment(
         failure_reason: reason,
         next_check_at: None,
     };
+    // The first attempt may decide on `payment` as given only if it was read after the order
+    // (the caller's seed): a change after the order's read moves its version and sends the
+    // decision round again. Read here, the order is newer than `payment`, which is then read
+    // again after it.
+    let mut fresh = seed.is_some().then(|| payment.clone());
     let seed = match seed {
         Some(order) => order,
         None => state.store.get_order(payment.order_id).await?,
     };
-    let mut fresh = Some(payment.clone());
     let result = checkout::with_retries_from(state, seed, |order| {
         let verdict = verdict.clone();
         let payment = payment.clone();

@@ -283,7 +283,13 @@ where
             None => state.store.get_order(order_id).await?,
         };
         let version = order.version;
-        let ops = plan(order).await?;
+        let ops = plan(order.clone()).await?;
+        if ops.is_empty() {
+            // Nothing to change (already settled, say): the order as read is the answer.
+            // Applying nothing would still move its version and send every concurrent
+            // "nothing to do" round again.
+            return Ok(order);
+        }
         match state.store.apply_order_ops(order_id, version, &ops).await {
             Ok(order) => return Ok(order),
             Err(StoreError::Conflict(c)) if c == "order_changed" => {

@@ -286,7 +286,8 @@ pub fn next_try(retry_hours: &[u32], attempts: u32, now: OffsetDateTime) -> Opti
 /// Settles a merchant-initiated payment of an installment (called by `cards::settle` for a
 /// payment that names an installment; idempotent like it).
 ///
-/// `seed`: the order as the caller just read it, if it has it (see `cards::settle_payment`).
+/// `seed`: the order as the caller read it just before `payment`, if it has it (see
+/// `cards::settle_payment`).
 pub async fn settle(
     state: &AppState,
     payment: &CardPayment,
@@ -296,11 +297,13 @@ pub async fn settle(
     now: OffsetDateTime,
 ) -> Result<Order, ApiError> {
     let payment = payment.clone();
+    // As in `cards::settle_payment`: `payment` is trusted on the first attempt only when it
+    // was read after the seed order.
+    let mut fresh = seed.is_some().then(|| payment.clone());
     let seed = match seed {
         Some(order) => order,
         None => state.store.get_order(payment.order_id).await?,
     };
-    let mut fresh = Some(payment.clone());
     let result = checkout::with_retries_from(state, seed, |order| {
         let verdict = verdict.clone();
         let payment = payment.clone();

@@ -172,6 +172,19 @@ impl CardEnv {
     /// Plays the 3-D Secure page the provider gave: approve or refuse, then follows the
     /// provider's redirect to Guichet; returns Guichet's page.
     pub async fn three_ds(&self, html: &str, approve: bool) -> String {
+        let location = self.three_ds_return(html, approve).await;
+        self.browser
+            .get(&location)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The issuer's page answered: the signed return URL the browser is sent to.
+    pub async fn three_ds_return(&self, html: &str, approve: bool) -> String {
         let (action, fields) = form_of(html, &self.sim);
         let page = self
             .browser
@@ -199,14 +212,7 @@ impl CardEnv {
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         let location = resp.headers()["location"].to_str().unwrap().to_owned();
         assert!(location.starts_with(&self.app.base), "{location}");
-        self.browser
-            .get(&location)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        location
     }
 
     pub async fn order(&self, token_order: &Value) -> Value {
@@ -347,6 +353,40 @@ async fn card_declined_releases_everything(app: TestApp) {
     env.app.audit_clean().await;
 }
 on_both!(card_declined_releases_everything);
+
+/// The provider's answer for one payment arriving many times at once (the browser's return,
+/// its reloads and the server-to-server feedback race each other): each is answered with the
+/// payment's result, the payment is captured once. A decision taken on a payment read before
+/// the order once turned the losers of that race into internal errors.
+async fn one_answer_arriving_many_times_at_once(app: TestApp) {
+    let env = card_env(app, "always", 0).await;
+    let (created, token) = env.app.order(&env.shop, Some(&env.shop.karin), 3000).await;
+    let alias = env.register_card(&token, &card(VISA_3DS)).await;
+    let (status, out) = env.pay(&token, &alias).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "requires_action", "{out}");
+    let location = env
+        .three_ds_return(out["action"]["html"].as_str().unwrap(), true)
+        .await;
+    let mut answers = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (browser, location) = (env.browser.clone(), location.clone());
+        answers.spawn(async move {
+            let resp = browser.get(&location).send().await.unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        });
+    }
+    while let Some(answer) = answers.join_next().await {
+        let (status, page) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("Paiement accepté"), "{page}");
+    }
+    let order = env.order(&created).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(card_leg(&order)["card"]["status"], "captured");
+    env.app.audit_clean().await;
+}
+on_both!(one_answer_arriving_many_times_at_once);
 
 async fn three_ds_challenge_approved_and_refused(app: TestApp) {
     let env = card_env(app, "always", 0).await;
