@@ -251,13 +251,13 @@ pub async fn pay_by_card(
         return Ok(PayResult::Paid(first.clone()));
     }
     checkout::ensure_open(first, now)?;
-    if !checkout::modes_at(state, &first)
+    if !checkout::modes_at(state, first)
         .await?
         .contains(&PaymentModeType::Card)
     {
         return Err(checkout::mode_missing("payment by card"));
     }
-    let channel = channel_of(state, &first).await?;
+    let channel = channel_of(state, first).await?;
     let account = Account::load(state, channel).await?;
     let system = state.store.get_payment_system(channel).await?;
     let (card, save) = match (account.provider(), req.saved_card) {
@@ -334,11 +334,11 @@ pub async fn pay_by_card(
                     "installments need a card kept for the later ones: a saved card, or a new card through the form that saves it",
                 ));
             }
-            let due = figures(&first)?.amount_due;
-            Some(crate::installments::chosen(state, &first, plan_id, due, now.date()).await?)
+            let due = figures(first)?.amount_due;
+            Some(crate::installments::chosen(state, first, plan_id, due, now.date()).await?)
         }
     };
-    count_card_attempt(state, &first, &req.client_ip, now).await?;
+    count_card_attempt(state, first, &req.client_ip, now).await?;
     let decision = threeds::requires_3ds(
         system.three_ds_policy,
         system.three_ds_days,

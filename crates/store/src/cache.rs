@@ -119,17 +119,18 @@ impl ConfigCache {
 /// never deleted nor moved, so a copy never goes stale.
 #[derive(Default)]
 pub(crate) struct AccountIds {
-    ids: Mutex<HashMap<(AccountKind, Uuid, Currency), (Uuid, Uuid)>>,
+    ids: Mutex<HashMap<AccountKey, (Uuid, Uuid)>>,
 }
+
+/// An account's identity: its kind, its owner and its currency.
+type AccountKey = (AccountKind, Uuid, Currency);
 
 /// Beyond this many ids the map starts again empty (one account per order holds its
 /// reservations, so the map would otherwise grow with the orders).
 const MAX_ACCOUNT_IDS: usize = 100_000;
 
 impl AccountIds {
-    fn ids(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(AccountKind, Uuid, Currency), (Uuid, Uuid)>> {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<AccountKey, (Uuid, Uuid)>> {
         self.ids
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
