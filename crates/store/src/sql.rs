@@ -145,6 +145,13 @@ fn plan_columns(plan: &InstallmentPlan) -> Result<PlanColumns> {
     })
 }
 
+/// The rows whose state moves are guarded by their status.
+#[derive(Clone, Copy)]
+enum Guarded {
+    CardPayment,
+    Installment,
+}
+
 /// `$first, $first+1, …` (`count` of them), for an `IN (…)` list of bound values. An empty
 /// list gives `NULL`, which matches nothing.
 fn placeholders(first: usize, count: usize) -> String {
@@ -327,6 +334,37 @@ macro_rules! sql_store {
                 revoked_at: row.try_get("revoked_at")?,
             })
         }
+
+    /// Why a guarded move (`UPDATE … WHERE id AND order_id AND status IN (…)`) touched no
+    /// row: the row is not the order's (`NotFound`), or it is in another state (`Conflict`).
+    async fn not_moved(
+        conn: &mut <$DB as sqlx::Database>::Connection,
+        guarded: Guarded,
+        id: Uuid,
+        order_id: Uuid,
+    ) -> Result<StoreError> {
+        let (sql, moved, what) = match guarded {
+            Guarded::CardPayment => (
+                "SELECT 1 FROM card_payments WHERE id = $1 AND order_id = $2",
+                "card_payment_moved",
+                "card payment",
+            ),
+            Guarded::Installment => (
+                "SELECT 1 FROM installments WHERE id = $1 AND order_id = $2",
+                "installment_moved",
+                "installment",
+            ),
+        };
+        let exists = sqlx::query(sql)
+            .bind(id)
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(match exists {
+            Some(_) => StoreError::Conflict(moved.into()),
+            None => StoreError::NotFound(what),
+        })
+    }
 
     /// Writes a ledger transaction, its entries and the balance changes on `conn`, which
     /// must be inside a database transaction: the caller commits it with the state change
@@ -2127,17 +2165,9 @@ macro_rules! sql_store {
                                 update = update.bind(f.as_str());
                             }
                             if update.execute(&mut *tx).await?.rows_affected() == 0 {
-                                let exists = sqlx::query(
-                                    "SELECT 1 FROM card_payments WHERE id = $1 AND order_id = $2",
-                                )
-                                .bind(*id)
-                                .bind(order_id)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                                return Err(match exists {
-                                    Some(_) => StoreError::Conflict("card_payment_moved".into()),
-                                    None => StoreError::NotFound("card payment"),
-                                });
+                                return Err(
+                                    not_moved(&mut tx, Guarded::CardPayment, *id, order_id).await?
+                                );
                             }
                         }
                         OrderOp::RefundInsert(r) => {
@@ -2350,17 +2380,9 @@ macro_rules! sql_store {
                                 update = update.bind(f.as_str());
                             }
                             if update.execute(&mut *tx).await?.rows_affected() == 0 {
-                                let exists = sqlx::query(
-                                    "SELECT 1 FROM installments WHERE id = $1 AND order_id = $2",
-                                )
-                                .bind(*id)
-                                .bind(order_id)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                                return Err(match exists {
-                                    Some(_) => StoreError::Conflict("installment_moved".into()),
-                                    None => StoreError::NotFound("installment"),
-                                });
+                                return Err(
+                                    not_moved(&mut tx, Guarded::Installment, *id, order_id).await?
+                                );
                             }
                         }
                     }
